@@ -1,0 +1,1 @@
+"""Datasets, splits, metrics, the evaluation harness, and `python -m benchmarks.run`."""

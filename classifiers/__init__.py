@@ -1,0 +1,1 @@
+"""SVM pipelines, CNNs, fusion, saving/loading, and `python -m classifiers.predict`."""

@@ -1,0 +1,1 @@
+"""Image -> vector: face crops, LBP, colour-texture LBP, Fourier spectra, image-distortion and metadata features."""
