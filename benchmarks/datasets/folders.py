@@ -1,0 +1,137 @@
+"""Class-folder datasets: `Live/` + `Spoof/` (the seed layout), NUAA's `live/` + `spoof/`, ...
+
+Folder names are matched case-insensitively against common aliases. A subfolder of the
+attack folder names the attack type (`Spoof/print/x.jpg` -> "print"); subfolders of the
+bona fide folder just hold more bona fide images. An optional `manifest.csv` in the root
+adds subjects, official splits, attack types and other columns (see `manifest.py`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from benchmarks.datasets.manifest import (
+    MANIFEST_NAME,
+    inspect_files,
+    is_image,
+    parse_rows,
+    rel_id,
+    subject_matcher,
+    verify_sha256,
+)
+from benchmarks.records import (
+    ATTACK,
+    BONAFIDE,
+    LABEL_NAMES,
+    Dataset,
+    DatasetError,
+    Presentation,
+    Skipped,
+)
+
+BONAFIDE_DIRS = frozenset({"live", "real", "genuine", "bonafide", "bona_fide"})
+ATTACK_DIRS = frozenset({"spoof", "fake", "attack", "imposter", "impostor"})
+
+
+def class_of(folder_name: str) -> int | None:
+    """BONAFIDE/ATTACK for a class-folder name (case-insensitive alias), else None."""
+    name = folder_name.lower()
+    if name in BONAFIDE_DIRS:
+        return BONAFIDE
+    if name in ATTACK_DIRS:
+        return ATTACK
+    return None
+
+
+def class_folders(root: Path) -> dict[str, int]:
+    """The top-level folders of `root` that name a class, with their label."""
+    out = {}
+    for p in sorted(Path(root).iterdir()):
+        if p.is_dir() and class_of(p.name) is not None:
+            out[p.name] = class_of(p.name)
+    return out
+
+
+def _image_files(root: Path) -> list[Path]:
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        files.extend(Path(dirpath) / f for f in sorted(filenames) if is_image(Path(f)))
+    return files
+
+
+def load_folders(root: Path | str, subject_pattern: str | None = None) -> Dataset:
+    """Load a dataset of class folders under `root`.
+
+    `subject_pattern` is a regex on the file name whose first group (or whole match) is
+    the subject id; it takes precedence over a manifest's `subject` column. Images
+    outside the class folders, and images failing the header check, are skipped with
+    the reason; manifest rows naming missing files are reported as skipped too.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder")
+    if not class_folders(root):
+        raise DatasetError(
+            f"{root}: no class folders found (expected a bona fide folder named one of "
+            f"{sorted(BONAFIDE_DIRS)} and an attack folder named one of {sorted(ATTACK_DIRS)})"
+        )
+    manifest = root / MANIFEST_NAME
+    rows = parse_rows(manifest) if manifest.is_file() else {}
+    subject_of = subject_matcher(subject_pattern)
+
+    skipped: list[Skipped] = []
+    candidates = []
+    for p in _image_files(root):
+        if class_of(p.relative_to(root).parts[0]) is None:
+            skipped.append(Skipped(p, "not inside a bona fide or attack class folder"))
+        else:
+            candidates.append(p)
+    good, bad = inspect_files(candidates)
+    skipped += bad
+    found = {rel_id(p, root) for p in candidates}
+    skipped += [
+        Skipped(root / key, f"listed in {MANIFEST_NAME} row {row.line} but missing")
+        for key, row in rows.items()
+        if key not in found
+    ]
+
+    records = []
+    for p, info in good.items():
+        rid = rel_id(p, root)
+        parts = rid.split("/")
+        label = class_of(parts[0])
+        attack_type = parts[1] if label == ATTACK and len(parts) > 2 else None
+        row = rows.get(rid)
+        subject = split = None
+        extra: dict[str, str] = {}
+        if row is not None:
+            if row.label != label:
+                raise DatasetError(
+                    f"{p}: {MANIFEST_NAME} row {row.line} says {LABEL_NAMES[row.label]} "
+                    f"but the file is in the {LABEL_NAMES[label]} folder {parts[0]}/"
+                )
+            verify_sha256(p, row, info.sha256, manifest)
+            if row.attack_type and attack_type and row.attack_type != attack_type:
+                raise DatasetError(
+                    f"{p}: {MANIFEST_NAME} row {row.line} says attack_type "
+                    f"{row.attack_type!r} but the file is in the folder {parts[1]}/"
+                )
+            attack_type = row.attack_type or attack_type
+            subject, split, extra = row.subject, row.split, row.extra
+        if subject_of is not None:
+            subject = subject_of(p)
+        records.append(
+            Presentation(
+                id=rid,
+                path=p,
+                label=label,
+                sha256=info.sha256,
+                attack_type=attack_type,
+                subject=subject,
+                split=split,
+                extra=extra,
+            )  # fmt: skip
+        )
+    return Dataset(root.resolve().name, root, "folders", records, skipped)
