@@ -110,7 +110,7 @@ def test_msu_bad_videos_are_skipped(tmp_path: Path) -> None:
     assert {r.video for r in ds.records} == {"scene01/real/real_client001_android_SD_scene01.mp4"}
     reasons = {s.path: s.reason for s in ds.skipped}
     assert set(reasons) == {noise, empty, cut, tail_cut, misnamed, misplaced}
-    assert reasons[tail_cut] == "cannot read frame 19"
+    assert reasons[tail_cut] == "reports 20 frames but frame 19 cannot be read"
     assert reasons[empty] == "empty file (0 bytes)"
     assert "not a video file OpenCV can open" in reasons[noise]
     assert "naming convention" in reasons[misnamed]

@@ -96,8 +96,14 @@ def load_msu(
     def check(p: Path) -> list[int]:
         if p.stat().st_size == 0:
             raise ImageError(p, "empty file (0 bytes)")
-        frames = sample_frames(video_frame_count(p), frames_per_video, frame_step)
-        read_frame(p, frames[-1])
+        n = video_frame_count(p)
+        frames = sample_frames(n, frames_per_video, frame_step)
+        try:
+            read_frame(p, frames[-1])
+        except ImageError:
+            raise ImageError(
+                p, f"reports {n} frames but frame {frames[-1]} cannot be read"
+            ) from None
         return frames
 
     skipped: list[Skipped] = []
