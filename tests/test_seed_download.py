@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.datasets import seed
-from benchmarks.records import ATTACK, BONAFIDE, DatasetError
+from benchmarks.records import ATTACK, BONAFIDE, Dataset, DatasetError
 
 FILES = ["Live/1.jpg", "Live/2.jpg", "Spoof/1.jpg"]
 
@@ -147,10 +147,15 @@ def test_manifest_lists_all_600_files() -> None:
         assert {f"{cls}/{n}.jpg" for n in range(1, 301)} <= manifest.keys()
 
 
-def test_real_copy_is_found_verified_and_loaded(seed600_dir: Path) -> None:
+@pytest.fixture(scope="module")
+def seed600(seed600_dir: Path) -> Dataset:
+    return seed.load_seed600(allow_download=False, allow_synthetic=False)
+
+
+def test_real_copy_is_found_verified_and_loaded(seed600_dir: Path, seed600: Dataset) -> None:
     assert seed.find_seed600() == seed600_dir
     assert seed.verify_seed600(seed600_dir) == []
-    ds = seed.load_seed600(allow_download=False, allow_synthetic=False)
+    ds = seed600
     assert (ds.name, ds.layout, ds.synthetic, len(ds)) == ("seed600", "folders", False, 600)
     assert ds.labels.count(BONAFIDE) == 300 and ds.labels.count(ATTACK) == 300
     by_id = {r.id: r for r in ds.records}
@@ -165,8 +170,8 @@ def test_real_copy_is_found_verified_and_loaded(seed600_dir: Path) -> None:
     assert sizes[59].name == "seed59"
 
 
-def test_subset_of_incomplete_data_is_refused(seed600_dir: Path) -> None:
-    ds = seed.load_seed600(allow_download=False, allow_synthetic=False)
+def test_subset_of_incomplete_data_is_refused(seed600: Dataset) -> None:
+    ds = seed600
     partial = ds.with_records([r for r in ds.records if r.id != "Spoof/30.jpg"])
     with pytest.raises(DatasetError, match=r"seed59.*Spoof/30\.jpg"):
         seed.seed_subset(partial, 59)

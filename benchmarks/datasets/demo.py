@@ -27,6 +27,7 @@ from PIL import Image
 from skimage import data as skdata
 
 from benchmarks.datasets.folders import load_folders
+from benchmarks.datasets.manifest import MANIFEST_NAME
 from benchmarks.datasets.seed import _cache_root as cache_root
 from benchmarks.records import ATTACK, BONAFIDE, Dataset, DatasetError
 
@@ -49,7 +50,6 @@ _SKIN_TONES = (
     )
     / 255.0
 )
-_MANIFEST = "manifest.csv"
 _COLUMNS = ["path", "label", "subject", "attack_type", "sha256", "synthetic", "generator", "source"]
 
 
@@ -139,19 +139,30 @@ def _jpeg(img: np.ndarray, quality: int) -> bytes:
     return buf.getvalue()
 
 
+def _subject(i: int) -> str:
+    return f"demo_{i:03d}"
+
+
+def _subjects(n_faces: int) -> list[str]:
+    return [_subject(i) for i in range(n_faces)]
+
+
 def _generator(seed: int) -> str:
     return f"benchmarks.datasets.demo {DEMO_VERSION} seed={seed}"
 
 
-def _write_all(folder: Path, seed: int) -> None:
-    """Generate all MAX_FACES pairs into `folder`, with a manifest.csv and a README.txt."""
+def _write(folder: Path, seed: int, n_faces: int) -> None:
+    """Generate the first `n_faces` pairs into `folder`, with a manifest.csv and a README.txt.
+
+    Each face has its own random stream, so face i comes out the same whatever `n_faces`.
+    """
     faces, sources = _source_faces()
     rows = []
     for cls in ("Live", "Spoof"):
         (folder / cls).mkdir()
-    for i, (face, source) in enumerate(zip(faces, sources, strict=True)):
+    for i, face, source in zip(range(n_faces), faces, sources, strict=False):
         rng = np.random.default_rng([seed, i])
-        subject = f"demo_{i:03d}"
+        subject = _subject(i)
         img = _face_rgb(face, rng)
         attack_type = "print" if rng.random() < 0.5 else "replay"
         attack = _print_attack if attack_type == "print" else _replay_attack
@@ -164,7 +175,7 @@ def _write_all(folder: Path, seed: int) -> None:
             (folder / rel).write_bytes(data)
             digest = hashlib.sha256(data).hexdigest()
             rows.append([rel, label, subject, kind, digest, "true", _generator(seed), source])
-    with open(folder / _MANIFEST, "w", newline="", encoding="utf-8") as f:
+    with open(folder / MANIFEST_NAME, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(_COLUMNS)
         writer.writerows(rows)
@@ -175,17 +186,20 @@ def _write_all(folder: Path, seed: int) -> None:
     )
 
 
-def _load(folder: Path, seed: int) -> Dataset | None:
-    """The demo set of `seed` in `folder` if it is complete and intact, else None."""
-    if not (folder / _MANIFEST).is_file():
+def _load(folder: Path, seed: int, n_faces: int) -> Dataset | None:
+    """The demo set of `seed` in `folder` if it is intact and has at least `n_faces`, else None."""
+    if not (folder / MANIFEST_NAME).is_file():
         return None
     try:
         dataset = load_folders(folder)
     except DatasetError:
         return None
-    if dataset.skipped or len(dataset) != 2 * MAX_FACES:
+    if dataset.skipped or any(
+        r.extra.get("generator") != _generator(seed) for r in dataset.records
+    ):
         return None
-    if any(r.extra.get("generator") != _generator(seed) for r in dataset.records):
+    have = len(dataset) // 2
+    if have < n_faces or sorted(r.subject for r in dataset.records) != sorted(_subjects(have) * 2):
         return None
     return dataset
 
@@ -198,32 +212,34 @@ def demo_dir(seed: int = 0) -> Path:
 def synthetic_demo(n_faces: int = 100, seed: int = 0, root: Path | str | None = None) -> Dataset:
     """The synthetic demo set: `n_faces` faces, each as one bona fide and one attack image.
 
-    Deterministic for a given `seed`. Images are written once, as JPEG files, to `root`
-    (default: the cache folder `demo_dir(seed)`), built in a temporary folder and renamed
-    into place; a complete folder is reused. The Dataset has `synthetic=True` and every
-    record `extra["synthetic"] == "true"`: SYNTHETIC DEMO DATA, never a real result.
+    Deterministic for a given `seed`: face i is the same for any `n_faces`. Images are
+    written once, as JPEG files, to `root` (default: the cache folder `demo_dir(seed)`),
+    built in a temporary folder and renamed into place; a folder holding at least
+    `n_faces` intact faces is reused, a smaller one is rebuilt. The Dataset has
+    `synthetic=True` and every record `extra["synthetic"] == "true"`: SYNTHETIC DEMO DATA,
+    never a real result.
     """
     if not 1 <= n_faces <= MAX_FACES:
         raise ValueError(f"n_faces must be between 1 and {MAX_FACES}, got {n_faces}")
     folder = Path(root) if root is not None else demo_dir(seed)
-    dataset = _load(folder, seed)
+    dataset = _load(folder, seed, n_faces)
     if dataset is None:
-        if folder.exists() and not (folder / _MANIFEST).is_file() and any(folder.iterdir()):
+        if folder.exists() and not (folder / MANIFEST_NAME).is_file() and any(folder.iterdir()):
             raise DatasetError(
                 f"{folder}: exists and is not a synthetic demo folder; not overwriting it"
             )
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=folder.parent))
         try:
-            _write_all(tmp, seed)
+            _write(tmp, seed, n_faces)
             if folder.exists():
-                shutil.rmtree(folder)  # an empty folder or an incomplete demo set of ours
+                shutil.rmtree(folder)  # empty, or a smaller, older or broken demo set of ours
             os.rename(tmp, folder)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        dataset = _load(folder, seed)
+        dataset = _load(folder, seed, n_faces)
         if dataset is None:
             raise DatasetError(f"{folder}: the synthetic demo set just written does not load")
-    keep = {f"demo_{i:03d}" for i in range(n_faces)}
+    keep = set(_subjects(n_faces))
     records = [r for r in dataset.records if r.subject in keep]
     return Dataset("synthetic-demo", folder, "folders", records, [], synthetic=True)

@@ -187,6 +187,8 @@ def download_seed600(
     (NetworkUnavailableError when the server cannot be reached) naming the file and URL.
     """
     dest = Path(dest) if dest is not None else default_seed_dir()
+    if dest.exists() and not dest.is_dir():
+        raise DatasetError(f"{dest}: exists and is not a folder; cannot download seed600 there")
     wanted = _wanted(files)
     bad = verify_seed600(dest, wanted) if dest.is_dir() else wanted
     if not bad:
