@@ -134,12 +134,13 @@ def _as_arrays(
         only = "bona fide (0)" if n_attack == 0 else "attack (1)"
         raise ValueError(f"{what}: only {only} presentations; metrics need both classes")
     if types is None:
-        t = np.full(y.size, UNKNOWN_TYPE, dtype=object)
-    else:
-        t = np.array([UNKNOWN_TYPE if v is None or v == "" else str(v) for v in types], object)
-        if t.shape != s.shape:
-            raise ValueError(f"{what}: {t.size} attack types for {s.size} scores")
-    return s, y, t
+        return s, y, np.full(y.size, UNKNOWN_TYPE)
+    t = np.asarray(types)
+    if t.shape != s.shape:
+        raise ValueError(f"{what}: {t.size} attack types for {s.size} scores")
+    if t.dtype.kind != "U":  # None marks an unknown type too
+        t = np.where(np.equal(t.astype(object), None), "", t).astype(str)
+    return s, y, np.where(t == "", UNKNOWN_TYPE, t)
 
 
 def rates_from_decisions(
@@ -149,7 +150,7 @@ def rates_from_decisions(
     p = np.asarray(predicted_attack, dtype=bool)
     _, y, t = _as_arrays(np.zeros(p.size), labels, types, "decisions")
     attack = y == 1
-    apcer = {k: float(np.mean(~p[attack & (t == k)])) for k in sorted(set(t[attack]))}
+    apcer = {str(k): float(np.mean(~p[attack & (t == k)])) for k in np.unique(t[attack])}
     apcer_max = max(apcer.values())
     apcer_pooled = float(np.mean(~p[attack]))
     bpcer = float(np.mean(p[~attack]))
@@ -204,7 +205,7 @@ def _curve(s: np.ndarray, y: np.ndarray, t: np.ndarray) -> _Curve:
         return np.searchsorted(np.sort(values), thresholds, side="left")
 
     attack = y == 1
-    types = sorted(set(t[attack]))
+    types = [str(k) for k in np.unique(t[attack])]
     bona = s[~attack]
     return _Curve(
         thresholds=thresholds,

@@ -75,7 +75,7 @@ class ScoreTable:
         cols: dict[str, np.ndarray] = {}
         for name in _TEXT:
             values = columns.get(name, [""] * n)
-            cols[name] = np.array(["" if v is None else str(v) for v in values], dtype=object)
+            cols[name] = np.array(["" if v is None else str(v) for v in values], dtype=str)
         cols["label"] = np.asarray(columns["label"], dtype=int)
         cols["score"] = np.asarray(columns["score"], dtype=float)
         cols["fold"] = np.asarray(columns.get("fold", np.full(n, -1)), dtype=int)
@@ -258,6 +258,6 @@ def aggregate_by_video(table: ScoreTable) -> ScoreTable:
     return replace(
         agg,
         sample_id=agg.video.copy(),
-        path=np.full(len(agg), "", dtype=object),
+        path=np.full(len(agg), ""),
         score=np.array([table.score[idx].mean() for idx in members.values()]),
     )
