@@ -1,0 +1,361 @@
+"""Metrics from score files: `python -m benchmarks.evaluate --test TEST.csv [--dev DEV.csv] ...`.
+
+Conventions (also printed with every result): label 1 = attack, 0 = bona fide; scores are attack
+scores (higher = more likely an attack); attack when score >= threshold; APCER is the maximum over
+attack types (pooled APCER beside it); ACER is not an ISO/IEC 30107-3 metric. Definitions of every
+metric: `benchmarks.metrics`; score file format: `benchmarks.scores`.
+
+Which rows are used
+    The test rows are the --test file's rows whose split is "test" or empty. The threshold is
+    chosen, per fold, on dev rows: the --dev file's rows with split "dev" or empty when --dev is
+    given, else the --test file's own "dev" rows (a harness score file holds both). With no dev rows
+    at all the threshold is chosen on the test rows themselves and the result is labelled
+    "test (oracle)". --criterion fixed=X needs no dev rows. --fold N keeps only fold N of both.
+
+Folds
+    Dev and test rows are paired by their fold value (empty = one unnamed fold). With several
+    folds, every fold gets its own dev threshold and its own metrics; the top-level rates are the
+    MEAN over folds, `*_std` their sample standard deviation (ddof=1), and `pooled` holds the
+    metrics of all folds' test rows together: APCER/BPCER/ACER/HTER with each row judged at its
+    own fold's threshold, EER/AUC/BPCERx on the pooled scores. With one fold, the top level is
+    that fold. `*_ci` are 95% percentile bootstrap intervals of the POOLED ACER/HTER/BPCER20,
+    resampling groups (group, else subject, else video, else the sample) of the test rows, with the
+    thresholds held fixed; seeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from benchmarks.metrics import (
+    ACER_NOTE,
+    CONVENTIONS,
+    ScoreConventionWarning,
+    bpcer_at_apcer,
+    compute_metrics,
+    curve_metrics,
+    parse_criterion,
+    rates_from_decisions,
+)
+from benchmarks.scores import ScoreFileError, ScoreTable, aggregate_by_video, read_scores
+from benchmarks.stats import bootstrap_ci, mean_std
+
+LEVELS = ("frame", "video")
+SCALARS = (
+    "apcer_max",
+    "apcer_pooled",
+    "bpcer",
+    "acer",
+    "hter",
+    "eer",
+    "auc",
+    "bpcer10",
+    "bpcer20",
+    "bpcer100",
+)
+CI_METRICS = ("acer", "hter", "bpcer20")
+ORACLE = "test (oracle)"
+
+
+def _fold_name(fold: int) -> str:
+    return str(fold) if fold >= 0 else "(none)"
+
+
+def _check_classes(table: ScoreTable, fold: int, what: str) -> None:
+    n_attack = int(table.label.sum())
+    if n_attack in (0, len(table)):
+        only = "bona fide" if n_attack == 0 else "attack"
+        raise ScoreFileError(
+            f"{table.source}: the {what} rows of fold {_fold_name(fold)} are all {only} "
+            f"({len(table)} rows); metrics need both bona fide and attack presentations"
+        )
+
+
+def _pooled_statistic(test: ScoreTable, decisions: np.ndarray, key: str):
+    """statistic(indices) of the pooled test rows for the bootstrap; NaN if a class is missing."""
+
+    def statistic(idx: np.ndarray) -> float:
+        y = test.label[idx]
+        if y.min() == y.max():
+            return float("nan")
+        if key == "bpcer20":
+            return bpcer_at_apcer(test.score[idx], y, test.attack_type[idx], 0.05)[0]
+        return rates_from_decisions(decisions[idx], y, test.attack_type[idx])[key]
+
+    return statistic
+
+
+def pooled_decisions(test: ScoreTable, fold_thresholds: dict[int, float]) -> np.ndarray:
+    """Attack decision of every test row at its own fold's threshold."""
+    thresholds = np.array([fold_thresholds[int(f)] for f in test.fold], dtype=float)
+    return test.score >= thresholds
+
+
+def evaluate_scores(
+    test: ScoreTable,
+    dev: ScoreTable | None = None,
+    criterion: str = "eer",
+    level: str = "frame",
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict:
+    """All metrics of test rows, per fold, thresholds from the matching dev rows (module docstring).
+
+    Every row of `test` is a test row and every row of `dev` a dev row (select splits before).
+    Returns a JSON-ready dict (NaN as None): the keys of `compute_metrics` at the top level (mean
+    over folds), `*_std`, `*_ci`, `pooled`, `folds`, plus conventions, level, n_folds, warnings.
+    """
+    crit = parse_criterion(criterion)
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    if len(test) == 0:
+        raise ScoreFileError(f"{test.source}: no test rows")
+    if level == "video":
+        test = aggregate_by_video(test)
+        dev = None if dev is None else aggregate_by_video(dev)
+    if crit.kind == "fixed" or (dev is not None and len(dev) == 0):
+        dev = None
+    found: list[str] = []
+    folds: list[dict] = []
+    for fold in sorted(set(test.fold.tolist())):
+        t = test.take(test.fold == fold)
+        _check_classes(t, fold, "test")
+        dev_args: dict = {}
+        if dev is not None:
+            d = dev.take(dev.fold == fold)
+            if len(d) == 0:
+                raise ScoreFileError(
+                    f"{dev.source}: no dev rows for fold {_fold_name(fold)} (the test rows have "
+                    "it); dev and test rows must carry the same fold values (or use --fold)"
+                )
+            _check_classes(d, fold, "dev")
+            dev_args = {"dev_scores": d.score, "dev_labels": d.label, "dev_types": d.attack_type}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ScoreConventionWarning)
+            m = compute_metrics(t.score, t.label, t.attack_type, criterion=crit, **dev_args)
+        found += [f"fold {_fold_name(fold)}: {w}" for w in m.pop("warnings")]
+        folds.append({"fold": fold if fold >= 0 else None, **m})
+    for w in found:
+        warnings.warn(w, ScoreConventionWarning, stacklevel=2)
+    source = folds[0]["threshold_source"]
+    if source == ORACLE:
+        found.insert(
+            0,
+            "no dev rows: thresholds were chosen on the test scores themselves (oracle); "
+            "APCER/BPCER/ACER/HTER are optimistic and must not be reported as results",
+        )
+
+    fold_thresholds = {-1 if f["fold"] is None else f["fold"]: f["threshold"] for f in folds}
+    decisions = pooled_decisions(test, fold_thresholds)
+    pooled = {
+        **rates_from_decisions(decisions, test.label, test.attack_type),
+        **curve_metrics(test.score, test.label, test.attack_type),
+        "n_bonafide": int((test.label == 0).sum()),
+        "n_attack": int(test.label.sum()),
+    }
+    result: dict = {
+        "conventions": CONVENTIONS,
+        "level": level,
+        "criterion": str(crit),
+        "threshold_source": source,
+        "n_folds": len(folds),
+        "aggregate": "mean over folds" if len(folds) > 1 else "single fold",
+        "threshold": folds[0]["threshold"] if len({f["threshold"] for f in folds}) == 1 else None,
+    }
+    types = sorted({k for f in folds for k in f["apcer"]})
+    per_type = {k: mean_std([f["apcer"][k] for f in folds if k in f["apcer"]]) for k in types}
+    result["apcer"] = {k: v[0] for k, v in per_type.items()}
+    summary = {key: mean_std([f[key] for f in folds]) for key in SCALARS}
+    result.update({key: summary[key][0] for key in SCALARS})
+    result["n_bonafide"], result["n_attack"] = pooled["n_bonafide"], pooled["n_attack"]
+    result["apcer_std"] = {k: v[1] for k, v in per_type.items()}
+    result.update({f"{key}_std": summary[key][1] for key in SCALARS})
+    groups = test.groups()
+    n_valid = []
+    for key in CI_METRICS:
+        ci = bootstrap_ci(_pooled_statistic(test, decisions, key), groups, n_boot, seed)
+        result[f"{key}_ci"] = [ci.low, ci.high]
+        n_valid.append(ci.n_valid)
+    result["ci"] = {
+        "level": 0.95,
+        "method": "percentile bootstrap of the pooled test rows, thresholds fixed",
+        "resampled": "groups (group, else subject, else video, else sample)",
+        "n_groups": int(np.unique(groups.astype(str)).size),
+        "n_boot": n_boot,
+        "n_valid": min(n_valid),
+        "seed": seed,
+    }
+    result["pooled"] = pooled
+    result["folds"] = folds
+    result["notes"] = [ACER_NOTE]
+    result["warnings"] = found
+    return _jsonable(result)
+
+
+def _jsonable(value: object) -> object:
+    """Plain Python types for json; NaN/inf become None."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def evaluate_files(
+    test_path: str,
+    dev_path: str | None = None,
+    criterion: str = "eer",
+    level: str = "frame",
+    fold: int | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict:
+    """Read score files, select rows as the module docstring says, and evaluate them."""
+    parse_criterion(criterion)  # fail on a bad criterion before reading files
+    test_file = read_scores(test_path)
+    dev_file = read_scores(dev_path) if dev_path else test_file
+    if fold is not None:
+        for table in [test_file, dev_file] if dev_path else [test_file]:
+            if not np.any(table.fold == fold):
+                present = sorted({_fold_name(f) for f in table.fold.tolist()})
+                raise ScoreFileError(f"{table.source}: no rows of fold {fold} (folds: {present})")
+        test_file = test_file.take(test_file.fold == fold)
+        dev_file = dev_file.take(dev_file.fold == fold)
+    test = test_file.take(test_file.split != "dev")
+    if len(test) == 0:
+        raise ScoreFileError(f"{test_path}: no test rows (every row has split 'dev')")
+    dev_split = ("dev", "") if dev_path else ("dev",)
+    dev = dev_file.take(np.isin(dev_file.split, dev_split))
+    if dev_path and len(dev) == 0:
+        raise ScoreFileError(f"{dev_path}: no dev rows (every row has split 'test')")
+    result = evaluate_scores(test, dev, criterion, level, n_boot, seed)
+    return {"test_file": str(test_path), "dev_file": dev_path, **result}
+
+
+def _fmt(key: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if key == "auc" else f"{100 * value:.2f}%"
+
+
+def format_table(result: dict) -> str:
+    """A readable table of an `evaluate_scores` result."""
+    multi = result["n_folds"] > 1
+    lines = [
+        "Conventions: label 1 = attack, 0 = bona fide; attack score (higher = more likely attack); "
+        "attack when score >= threshold",
+        f"Level: {result['level']}   Criterion: {result['criterion']}   "
+        f"Threshold chosen on: {result['threshold_source']}   Folds: {result['n_folds']}",
+    ]
+    thresholds = ", ".join(f"{f['threshold']:.6g}" for f in result["folds"])
+    lines.append(f"Threshold{'s per fold' if multi else ''}: {thresholds}")
+    lines.append("")
+    head = ["metric", "mean", "std", "pooled", "95% CI (pooled)"] if multi else ["metric", "value"]
+    rows = []
+    names = [("APCER (max over types)", "apcer_max")]
+    names += [(f"  APCER {k}", ("apcer", k)) for k in result["apcer"]]
+    names += [
+        ("APCER pooled", "apcer_pooled"),
+        ("BPCER", "bpcer"),
+        ("ACER (not ISO)", "acer"),
+        ("HTER", "hter"),
+        ("EER", "eer"),
+        ("AUC", "auc"),
+        ("BPCER10", "bpcer10"),
+        ("BPCER20", "bpcer20"),
+        ("BPCER100", "bpcer100"),
+    ]
+    for label, key in names:
+        if isinstance(key, tuple):
+            value, std = result["apcer"][key[1]], result["apcer_std"][key[1]]
+            pooled = result["pooled"]["apcer"].get(key[1])
+        else:
+            value, std, pooled = result[key], result[f"{key}_std"], result["pooled"][key]
+        ci = result.get(f"{key}_ci") if isinstance(key, str) else None
+        ci_text = f"[{_fmt(key, ci[0])}, {_fmt(key, ci[1])}]" if ci else ""
+        fmt_key = key if isinstance(key, str) else "apcer"
+        cells = [label, _fmt(fmt_key, value)]
+        if multi:
+            cells += [_fmt(fmt_key, std), _fmt(fmt_key, pooled), ci_text]
+        elif ci:
+            cells.append(f"95% CI {ci_text}")
+        rows.append(cells)
+    widths = [max(len(r[i]) for r in [head, *rows] if i < len(r)) for i in range(len(head))]
+    for r in [head, *rows]:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip())
+    lines.append("")
+    lines.append(
+        f"Test presentations: {result['n_bonafide']} bona fide, {result['n_attack']} attack"
+    )
+    ci = result["ci"]
+    lines.append(
+        f"CI: {ci['method']}; {ci['n_boot']} resamples of {ci['n_groups']} groups, "
+        f"seed {ci['seed']}"
+    )
+    lines += [f"Note: {n}" for n in result["notes"]]
+    lines += [f"WARNING: {w}" for w in result["warnings"]]
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.evaluate",
+        description=__doc__.split("\n", 1)[0],
+        epilog=__doc__.split("\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--test", required=True, metavar="TEST.csv", help="score file with test rows")
+    p.add_argument("--dev", metavar="DEV.csv", help="score file whose dev rows fix the threshold")
+    p.add_argument(
+        "--criterion",
+        default="eer",
+        help="threshold criterion: eer (default), apcer=0.05, bpcer=0.01, fixed=0.5, "
+        "bpcer10/bpcer20/bpcer100 (= apcer=0.1/0.05/0.01)",
+    )
+    p.add_argument(
+        "--level",
+        choices=LEVELS,
+        default="frame",
+        help="frame (default) or video: mean score per video id before metrics",
+    )
+    p.add_argument("--fold", type=int, metavar="N", help="use only fold N of the score files")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry point; returns the exit status (2 for unusable input)."""
+    args = _parser().parse_args(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ScoreConventionWarning)
+            result = evaluate_files(
+                args.test, args.dev, args.criterion, args.level, args.fold, args.n_boot, args.seed
+            )
+    except ValueError as e:  # ScoreFileError, bad criterion, bad level
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(format_table(result))
+    for w in result["warnings"]:
+        print(f"warning: {w}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
