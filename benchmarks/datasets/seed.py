@@ -17,10 +17,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from functools import cache
 from importlib import resources
 from pathlib import Path, PurePosixPath
+from types import MappingProxyType
 
 from tqdm.auto import tqdm
 
@@ -63,7 +65,7 @@ def _cache_root() -> Path:
 
 
 @cache
-def seed_manifest() -> dict[str, str]:
+def seed_manifest() -> Mapping[str, str]:
     """{relative path: sha256} of all 600 seed600 files, from the shipped manifest."""
     text = resources.files("benchmarks").joinpath("seed600.sha256").read_text("utf-8")
     manifest: dict[str, str] = {}
@@ -76,7 +78,7 @@ def seed_manifest() -> dict[str, str]:
                 f"seed600.sha256 line {lineno}: expected '<sha256>  Live|Spoof/N.jpg'"
             )
         manifest[rel] = digest
-    return manifest
+    return MappingProxyType(manifest)
 
 
 def seed_base_url(base_url: str | None = None) -> str:
