@@ -30,7 +30,7 @@ import json
 import math
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -78,8 +78,11 @@ def _check_classes(table: ScoreTable, fold: int, what: str) -> None:
         )
 
 
-def _pooled_statistic(test: ScoreTable, decisions: np.ndarray, key: str):
-    """statistic(indices) of the pooled test rows for the bootstrap; NaN if a class is missing."""
+def pooled_statistic(test: ScoreTable, decisions: np.ndarray, key: str) -> Callable:
+    """statistic(indices) of pooled test rows for the bootstrap: "acer", "hter", "bpcer20", ...
+
+    Rates use the fixed `decisions`; BPCER20 uses the scores. NaN when a class is missing.
+    """
 
     def statistic(idx: np.ndarray) -> float:
         y = test.label[idx]
@@ -92,10 +95,10 @@ def _pooled_statistic(test: ScoreTable, decisions: np.ndarray, key: str):
     return statistic
 
 
-def pooled_decisions(test: ScoreTable, fold_thresholds: dict[int, float]) -> np.ndarray:
-    """Attack decision of every test row at its own fold's threshold."""
-    thresholds = np.array([fold_thresholds[int(f)] for f in test.fold], dtype=float)
-    return test.score >= thresholds
+def pooled_decisions(test: ScoreTable, folds: list[dict]) -> np.ndarray:
+    """Attack decision of every test row at its own fold's threshold (`folds` of a result)."""
+    by_fold = {-1 if f["fold"] is None else f["fold"]: f["threshold"] for f in folds}
+    return test.score >= np.array([by_fold[int(f)] for f in test.fold], dtype=float)
 
 
 def evaluate_scores(
@@ -152,8 +155,7 @@ def evaluate_scores(
             "APCER/BPCER/ACER/HTER are optimistic and must not be reported as results",
         )
 
-    fold_thresholds = {-1 if f["fold"] is None else f["fold"]: f["threshold"] for f in folds}
-    decisions = pooled_decisions(test, fold_thresholds)
+    decisions = pooled_decisions(test, folds)
     pooled = {
         **rates_from_decisions(decisions, test.label, test.attack_type),
         **curve_metrics(test.score, test.label, test.attack_type),
@@ -180,7 +182,7 @@ def evaluate_scores(
     groups = test.groups()
     n_valid = []
     for key in CI_METRICS:
-        ci = bootstrap_ci(_pooled_statistic(test, decisions, key), groups, n_boot, seed)
+        ci = bootstrap_ci(pooled_statistic(test, decisions, key), groups, n_boot, seed)
         result[f"{key}_ci"] = [ci.low, ci.high]
         n_valid.append(ci.n_valid)
     result["ci"] = {
