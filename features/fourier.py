@@ -1,0 +1,105 @@
+"""Fourier spectrum features of the grey face (Li et al., SPIE 2004; Tan et al., ECCV 2010).
+
+A recaptured photo or print has lost high frequencies (the print and the second camera both
+low-pass the face) and may carry moiré or halftone peaks. From the 2-D power spectrum of the
+(optionally Hann-windowed) grey crop this extractor computes:
+
+- the azimuthally averaged radial profile: log10 of the mean relative power in `n_bands` rings
+  of equal width over normalised radial frequency 0..1 (1 = Nyquist along an axis; the
+  corners beyond it are left out), relative power meaning power divided by the total non-DC
+  power, which makes the profile invariant to contrast;
+- high-frequency energy ratios (Li et al.'s descriptor): the share of non-DC power above each
+  normalised frequency in `hf_cutoffs`;
+- optionally Difference-of-Gaussian band energies (Tan et al. filter the face with a DoG):
+  the variance of the DoG response for each (sigma_inner, sigma_outer) pair in `dog_sigmas`,
+  divided by the grey-level variance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from skimage.filters import difference_of_gaussians, window
+
+from features.cache import FeatureExtractor
+from features.lbp import to_grey
+
+WINDOWS = ("hann", None)
+_EPS = 1e-12
+
+
+def radial_frequency(shape: tuple[int, int]) -> np.ndarray:
+    """Normalised radial frequency (1 = Nyquist along an axis) of each fftshifted spectrum cell."""
+    fy = np.fft.fftshift(np.fft.fftfreq(shape[0])) * 2.0
+    fx = np.fft.fftshift(np.fft.fftfreq(shape[1])) * 2.0
+    return np.hypot(fy[:, None], fx[None, :])
+
+
+def power_spectrum(grey: np.ndarray, window_name: str | None = "hann") -> np.ndarray:
+    """fftshifted power spectrum of a grey image (mean removed, optionally windowed)."""
+    img = grey.astype(np.float64)
+    img -= img.mean()
+    if window_name is not None:
+        img *= window(window_name, img.shape)
+    return np.abs(np.fft.fftshift(np.fft.fft2(img))) ** 2
+
+
+class FourierSpectrum(FeatureExtractor):
+    """Radial log-power profile, high-frequency energy ratios and optional DoG band energies."""
+
+    def __init__(
+        self,
+        n_bands: int = 16,
+        window: str | None = "hann",
+        hf_cutoffs: tuple[float, ...] = (0.25, 0.5, 0.75),
+        dog_sigmas: tuple[tuple[float, float], ...] = (),
+        n_jobs: int | None = 1,
+        cache: bool = True,
+    ) -> None:
+        self.n_bands = n_bands
+        self.window = window
+        self.hf_cutoffs = hf_cutoffs
+        self.dog_sigmas = dog_sigmas
+        self.n_jobs = n_jobs
+        self.cache = cache
+
+    def _validate_params(self) -> None:
+        if not isinstance(self.n_bands, int | np.integer) or self.n_bands < 2:
+            raise ValueError(f"n_bands must be an integer >= 2, got {self.n_bands!r}")
+        if self.window not in WINDOWS:
+            raise ValueError(f"window must be one of {WINDOWS}, got {self.window!r}")
+        for c in self.hf_cutoffs:
+            if not 0 < c < 1:
+                raise ValueError(f"hf_cutoffs must lie strictly between 0 and 1, got {c!r}")
+        for pair in self.dog_sigmas:
+            if len(pair) != 2 or not 0 < pair[0] < pair[1]:
+                raise ValueError(
+                    f"dog_sigmas must be (inner, outer) pairs with 0 < inner < outer, got {pair!r}"
+                )
+
+    def _extract(self, crop: np.ndarray) -> np.ndarray:
+        grey = to_grey(crop)
+        power = power_spectrum(grey, self.window)
+        radius = radial_frequency(grey.shape)
+        nondc = radius > 0
+        total = power[nondc].sum()
+        # a flat crop has no non-DC power: every share is 0
+        rel = np.zeros_like(power) if total <= 0 else power / total
+        band = np.minimum((radius * self.n_bands).astype(int), self.n_bands)
+        inside = nondc & (radius <= 1.0)
+        sums = np.bincount(band[inside], weights=rel[inside], minlength=self.n_bands + 1)
+        counts = np.bincount(band[inside], minlength=self.n_bands + 1)
+        # radius exactly 1.0 falls in index n_bands: fold it into the last band
+        sums[-2] += sums[-1]
+        counts[-2] += counts[-1]
+        profile = np.log10(sums[:-1] / np.maximum(counts[:-1], 1) + _EPS)
+        ratios = [rel[nondc & (radius > c)].sum() for c in self.hf_cutoffs]
+        feats = [profile, np.asarray(ratios, dtype=np.float64)]
+        if self.dog_sigmas:
+            img = grey.astype(np.float64)
+            var = img.var()
+            energies = []
+            for inner, outer in self.dog_sigmas:
+                response = difference_of_gaussians(img, inner, outer)
+                energies.append(response.var() / var if var > 0 else 0.0)
+            feats.append(np.asarray(energies))
+        return np.concatenate(feats)

@@ -1,0 +1,118 @@
+"""Image distortion features: specular spot, blur, chromatic moments, colour diversity."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from features.faces import FaceCropper
+
+from benchmarks.datasets import load_dataset
+from features.distortion import (
+    DistortionFeatures,
+    blur_features,
+    chromatic_moments,
+    colour_diversity,
+    specular_features,
+    specular_mask,
+)
+
+
+@pytest.fixture(scope="module")
+def real_crops(seed600_dir) -> np.ndarray:
+    records = load_dataset(seed600_dir).records
+    picked = records[9:12] + records[-12:-9]
+    return FaceCropper(size=64).transform(np.asarray(picked, dtype=object))
+
+
+def skin_with_highlight(strength: float) -> tuple[np.ndarray, np.ndarray]:
+    """Flat skin-coloured crop plus a white Gaussian highlight (equal in all channels)."""
+    y, x = np.mgrid[0:64, 0:64]
+    r2 = (y - 20) ** 2 + (x - 40) ** 2
+    spot = strength * np.exp(-r2 / (2 * 4.0**2))
+    crop = np.clip(np.array([190, 120, 90])[None, None, :] + spot[..., None], 0, 255)
+    return np.round(crop).astype(np.uint8), r2
+
+
+def test_specular_highlight_is_found_where_it_is():
+    crop, r2 = skin_with_highlight(120)
+    mask = specular_mask(crop)
+    assert mask.any()
+    assert np.all(r2[mask] < 12**2)  # every specular pixel lies on the highlight
+    share, mean, var = specular_features(crop, (1.5, 4.0))
+    assert share == pytest.approx(mask.mean()) and mean > 0 and var >= 0
+
+
+def test_no_highlight_no_specular_pixels():
+    crop, _ = skin_with_highlight(0)
+    assert not specular_mask(crop).any()
+    np.testing.assert_array_equal(specular_features(crop, (1.5, 4.0)), 0)
+
+
+def test_blur_scores_grow_with_blur():
+    rng = np.random.default_rng(0)
+    sharp = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    blurred = cv2.GaussianBlur(sharp, (0, 0), 1.5)
+    assert np.all(blur_features(blurred) > blur_features(sharp))
+
+
+def test_chromatic_moments_of_a_uniform_colour():
+    red = np.zeros((16, 16, 3), np.uint8)
+    red[..., 0] = 255
+    m = chromatic_moments(red, 32).reshape(3, 5)  # rows H, S, V: mean, std, skew, low, high
+    np.testing.assert_allclose(m[:, :3], [[0, 0, 0], [1, 0, 0], [1, 0, 0]], atol=1e-6)
+    assert m[0, 3] == 1.0 and m[1, 4] == 1.0 and m[2, 4] == 1.0
+
+
+def test_chromatic_skewness_sign():
+    v = np.full((10, 10), 50, np.uint8)
+    v[0, :3] = 250  # a few bright pixels: a long right tail
+    crop = np.repeat(v[..., None], 3, axis=2)
+    assert chromatic_moments(crop, 32).reshape(3, 5)[2, 2] > 0
+
+
+def test_colour_diversity_counts_quantised_colours():
+    crop = np.zeros((10, 10, 3), np.uint8)
+    crop[:5] = (255, 0, 0)  # 50 pixels
+    crop[5:8] = (0, 255, 0)  # 30 pixels
+    crop[8:, :] = (0, 0, 4)  # 20 pixels that quantise to black at 32 levels
+    crop[8:, 5:] = (0, 0, 3)
+    d = colour_diversity(crop, 32, 5)
+    np.testing.assert_allclose(d, [0.5, 0.3, 0.2, 0, 0, 3 / 100])
+
+
+def test_layout_and_length():
+    rng = np.random.default_rng(1)
+    crops = rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    f = DistortionFeatures(cache=False).fit_transform(crops)
+    assert f.shape == (2, 3 + 2 + 15 + 101)  # Wen et al.'s 121 values
+    assert DistortionFeatures(n_top_colours=10, cache=False).fit_transform(crops).shape == (2, 31)
+
+
+def test_flat_crop_is_finite():
+    f = DistortionFeatures(cache=False).fit_transform(np.full((1, 32, 32, 3), 128, np.uint8))
+    assert np.all(np.isfinite(f))
+
+
+@pytest.mark.parametrize(
+    ("params", "word"),
+    [
+        ({"specular_range": (4, 1.5)}, "specular_range"),
+        ({"hist_bins": 1}, "hist_bins"),
+        ({"colour_levels": 256}, "colour_levels"),
+        ({"n_top_colours": 0}, "n_top_colours"),
+    ],
+)
+def test_bad_parameters_are_named(params, word):
+    with pytest.raises(ValueError, match=word):
+        DistortionFeatures(**params).fit(np.zeros((1, 16, 16, 3), np.uint8))
+
+
+def test_real_crops(real_crops):
+    ext = DistortionFeatures(cache=False)
+    a = ext.fit_transform(real_crops)
+    assert a.shape == (6, 121) and np.all(np.isfinite(a))
+    np.testing.assert_array_equal(a, ext.transform(real_crops))
+    top = a[:, 20:120]
+    assert np.all(np.diff(top, axis=1) <= 0)  # most frequent colours first
+    assert np.all(top.sum(axis=1) <= 1 + 1e-9)

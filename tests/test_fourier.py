@@ -1,0 +1,103 @@
+"""Fourier spectrum features: sinusoid peaks in the right band, blur lowers high frequencies."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from features.faces import FaceCropper
+
+from benchmarks.datasets import load_dataset
+from features.fourier import FourierSpectrum, radial_frequency
+
+
+@pytest.fixture(scope="module")
+def real_crops(seed600_dir) -> np.ndarray:
+    records = load_dataset(seed600_dir).records
+    picked = records[6:9] + records[-9:-6]
+    return FaceCropper(size=64).transform(np.asarray(picked, dtype=object))
+
+
+def sinusoid(cycles: float, size: int = 64, angle: float = 0.0) -> np.ndarray:
+    """Grey sinusoid with `cycles` periods across the crop, as an RGB uint8 crop."""
+    y, x = np.mgrid[0:size, 0:size] / size
+    phase = 2 * np.pi * cycles * (x * np.cos(angle) + y * np.sin(angle))
+    grey = np.round(128 + 100 * np.sin(phase)).astype(np.uint8)
+    return np.repeat(grey[None, ..., None], 3, axis=3)
+
+
+@pytest.mark.parametrize("window", ["hann", None])
+@pytest.mark.parametrize(("cycles", "angle"), [(4, 0.0), (12, np.pi / 2), (16, 0.0), (26, 0.0)])
+def test_sinusoid_peaks_in_its_radial_band(cycles, angle, window):
+    n_bands = 16
+    # `cycles` periods over 64 pixels: normalised radius cycles / 32 (Nyquist = 32 cycles)
+    expected_band = int(cycles / 32 * n_bands)
+    f = FourierSpectrum(n_bands=n_bands, window=window, cache=False).fit_transform(
+        sinusoid(cycles, angle=angle)
+    )[0]
+    profile = f[:n_bands]
+    assert int(np.argmax(profile)) == expected_band
+
+
+def test_high_frequency_ratios_drop_with_blur():
+    rng = np.random.default_rng(0)
+    sharp = rng.integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
+    blurred = cv2.GaussianBlur(sharp[0], (0, 0), 2.0)[None]
+    ext = FourierSpectrum(hf_cutoffs=(0.25, 0.5), cache=False)
+    a, b = ext.fit_transform(sharp)[0], ext.transform(blurred)[0]
+    assert np.all(b[-2:] < a[-2:] / 2)
+    assert 0 < a[-1] < a[-2] < 1  # the share above 0.5 is part of the share above 0.25
+
+
+def test_profile_ignores_contrast_and_brightness():
+    rng = np.random.default_rng(1)
+    grey = rng.normal(128, 30, (64, 64))
+    low = np.clip(grey * 0.5 + 40, 0, 255)
+    crops = np.stack([np.repeat(np.round(g)[..., None], 3, axis=2) for g in (grey, low)])
+    f = FourierSpectrum(cache=False).fit_transform(np.clip(crops, 0, 255).astype(np.uint8))
+    np.testing.assert_allclose(f[0], f[1], atol=0.05)  # only rounding differs
+
+
+def test_flat_crop_is_finite_and_has_no_high_frequency_energy():
+    f = FourierSpectrum(dog_sigmas=((1, 2),), cache=False).fit_transform(
+        np.full((1, 32, 32, 3), 77, np.uint8)
+    )[0]
+    assert np.all(np.isfinite(f))
+    assert np.all(f[16:] == 0)
+
+
+def test_dog_energy_follows_the_band():
+    fine, coarse = sinusoid(24), sinusoid(3)
+    ext = FourierSpectrum(dog_sigmas=((0.5, 1.0), (4.0, 8.0)), cache=False)
+    f_fine, f_coarse = ext.fit_transform(fine)[0][-2:], ext.transform(coarse)[0][-2:]
+    assert f_fine[0] > f_coarse[0]  # the fine DoG band passes the fine sinusoid
+    assert f_coarse[1] > f_fine[1]  # the coarse band passes the coarse one
+
+
+def test_radial_frequency_is_one_at_nyquist_on_the_axis():
+    r = radial_frequency((64, 64))
+    assert r[32, 32] == 0.0 and r[32, 0] == pytest.approx(1.0) and r[0, 32] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("params", "word"),
+    [
+        ({"n_bands": 1}, "n_bands"),
+        ({"window": "hamming"}, "window"),
+        ({"hf_cutoffs": (1.5,)}, "hf_cutoffs"),
+        ({"dog_sigmas": ((2, 1),)}, "dog_sigmas"),
+    ],
+)
+def test_bad_parameters_are_named(params, word):
+    with pytest.raises(ValueError, match=word):
+        FourierSpectrum(**params).fit(np.zeros((1, 16, 16, 3), np.uint8))
+
+
+def test_real_crops(real_crops):
+    ext = FourierSpectrum(n_bands=12, hf_cutoffs=(0.5,), dog_sigmas=((1, 2),), cache=False)
+    a = ext.fit_transform(real_crops)
+    assert a.shape == (6, 12 + 1 + 1)
+    assert np.all(np.isfinite(a))
+    np.testing.assert_array_equal(a, ext.transform(real_crops))
+    # faces are low-pass: the first (lowest) band carries more relative power than the last
+    assert np.all(a[:, 0] > a[:, 11])
