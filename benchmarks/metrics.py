@@ -127,7 +127,7 @@ def _as_arrays(
         raise ValueError(f"{what}: score at index {bad[0]} is {s[bad[0]]} (scores must be finite)")
     bad = np.flatnonzero((y != 0) & (y != 1))
     if bad.size:
-        raise ValueError(f"{what}: label at index {bad[0]} is {y[bad[0]]!r}, not 0 or 1")
+        raise ValueError(f"{what}: label at index {bad[0]} is {y[bad[0]].item()!r}, not 0 or 1")
     y = y.astype(int)
     n_attack = int(y.sum())
     if n_attack == 0 or n_attack == y.size:
