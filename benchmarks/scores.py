@@ -99,12 +99,13 @@ class ScoreTable:
         for bad, col, problem in checks:
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
-                value = getattr(self, col)[i]
+                value = getattr(self, col)[i].item()
                 raise ScoreFileError(
                     f"{self.source}, data row {self.row[i]}: {col} {value!r} {problem}"
                 )
         seen: dict[tuple, int] = {}
-        for i, key in enumerate(zip(self.fold, self.split, self.sample_id, strict=True)):
+        keys = zip(self.fold.tolist(), self.split.tolist(), self.sample_id.tolist(), strict=True)
+        for i, key in enumerate(keys):
             if key in seen:
                 raise ScoreFileError(
                     f"{self.source}, data rows {self.row[seen[key]]} and {self.row[i]}: sample_id "
@@ -239,7 +240,7 @@ def aggregate_by_video(table: ScoreTable) -> ScoreTable:
             f"{table.source}, data row {table.row[missing[0]]}: no video id, but video-level "
             "evaluation needs one on every row"
         )
-    keys = list(zip(table.fold, table.split, table.video, strict=True))
+    keys = list(zip(table.fold.tolist(), table.split.tolist(), table.video.tolist(), strict=True))
     first: dict[tuple, int] = {}
     members: dict[tuple, list[int]] = {}
     for i, key in enumerate(keys):
