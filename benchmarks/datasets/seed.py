@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from benchmarks.datasets.folders import load_folders
 from benchmarks.records import ATTACK, BONAFIDE, Dataset, DatasetError, Presentation, file_sha256
+from features.faces import cache_root
 
 SEED_REPO = "ReynaraEzra/Liveness-Detection"
 SEED_COMMIT = "ff79a15779ca7c7a0e98f6e4d70fbb1cb6d5a7c4"
@@ -56,12 +57,6 @@ class NetworkUnavailableError(SeedDownloadError):
 
 class SyntheticDataWarning(UserWarning):
     """Real data were asked for, but synthetic demo data are returned instead."""
-
-
-def _cache_root() -> Path:
-    """The toolkit's cache folder: $LIVENESS_CACHE_DIR, else ~/.cache/liveness-toolkit."""
-    env = os.environ.get("LIVENESS_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "liveness-toolkit"
 
 
 @cache
@@ -94,7 +89,7 @@ def seed_file_url(rel: str, base_url: str | None = None) -> str:
 
 def default_seed_dir() -> Path:
     """Where `download_seed600` puts the data by default: <cache root>/datasets/seed600."""
-    return _cache_root() / "datasets" / "seed600"
+    return cache_root() / "datasets" / "seed600"
 
 
 def _has_all_files(path: Path) -> bool:
