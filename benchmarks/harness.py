@@ -31,6 +31,7 @@ from benchmarks.evaluate import evaluate_scores, pooled_decisions, pooled_statis
 from benchmarks.metrics import parse_criterion
 from benchmarks.records import Presentation
 from benchmarks.scores import ScoreTable, write_scores
+from benchmarks.splits import group_ids
 from benchmarks.stats import PairedComparison, paired_bootstrap
 
 PAIRED_METRICS = ("acer", "hter", "apcer_max", "apcer_pooled", "bpcer", "bpcer20")
@@ -145,11 +146,7 @@ def evaluate_method(
         )
     if not folds:
         raise ValueError(f"method {name!r}: no folds")
-    if groups is None:
-        from benchmarks.splits import group_ids  # imported late: splits imports the records
-
-        groups = group_ids(records)
-    groups = np.asarray(groups, dtype=object).astype(str)
+    groups = np.asarray(group_ids(records) if groups is None else groups, dtype=object).astype(str)
     if groups.shape != (len(records),):
         raise ValueError(f"method {name!r}: {groups.size} groups for {len(records)} records")
     X = _records_array(records)

@@ -15,6 +15,7 @@ from benchmarks.harness import HarnessError, evaluate_method, paired_comparison
 from benchmarks.metrics import ScoreConventionWarning, choose_threshold, compute_metrics
 from benchmarks.records import Presentation
 from benchmarks.scores import read_scores
+from benchmarks.splits import make_folds as make_folds_by_splits
 
 
 @dataclass(frozen=True)
@@ -251,3 +252,11 @@ def test_bad_arguments():
         run(ExtraScore(), criterion="median")
     with pytest.raises(ValueError, match="groups for"):
         run(ExtraScore(), groups=GROUPS[:-1])
+
+
+def test_with_the_real_splits_and_default_groups():
+    folds = make_folds_by_splits(RECORDS, k=3, seed=0)
+    result = evaluate_method(ExtraScore(), RECORDS, folds, "m", "f", n_boot=50, progress=False)
+    assert result.metrics["n_folds"] == 3
+    assert result.metrics["ci"]["n_groups"] == N_SUBJECTS  # group_ids: one group per subject
+    assert set(result.scores.group) == {f"subject:s{i}" for i in range(N_SUBJECTS)}
