@@ -18,6 +18,8 @@ from matplotlib.figure import Figure
 from scipy.stats import norm
 from sklearn.metrics import det_curve, roc_curve
 
+from benchmarks.scores import ScoreTable
+
 AUDIT_FAMILY = "audit"
 _DET_TICKS = (0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95, 0.99, 0.999)
 _DET_CLIP = (_DET_TICKS[0], _DET_TICKS[-1])
@@ -25,16 +27,11 @@ _DET_CLIP = (_DET_TICKS[0], _DET_TICKS[-1])
 
 @dataclass(frozen=True)
 class ScoreSet:
-    """Pooled test scores of one method: labels (1 = attack), attack scores, attack types.
-
-    `threshold` overrides the method's dev threshold for the histogram line; leave it
-    None to use the `threshold` of the method's result row.
-    """
+    """Pooled test scores of one method: labels (1 = attack), attack scores, attack types."""
 
     labels: np.ndarray
     scores: np.ndarray
     attack_types: np.ndarray | None = None
-    threshold: float | None = None
 
     def __post_init__(self) -> None:
         labels = np.asarray(self.labels).astype(int, copy=False).ravel()
@@ -60,23 +57,29 @@ class ScoreSet:
         return bool(np.any(self.labels == 1) and np.any(self.labels == 0))
 
     @classmethod
-    def coerce(cls, value: ScoreSet | Mapping[str, Any], name: str = "?") -> ScoreSet:
-        """Accept a ScoreSet or a mapping with keys labels, scores[, attack_types, threshold]."""
+    def from_table(cls, table: ScoreTable) -> ScoreSet:
+        """The test rows of a harness score table (`MethodResult.scores`), all folds pooled."""
+        test = table.take(table.split == "test")
+        if len(test) == 0:
+            raise ValueError(f"{table.source}: no test rows")
+        types = np.array([t or None for t in test.attack_type], dtype=object)
+        return cls(labels=test.label, scores=test.score, attack_types=types)
+
+    @classmethod
+    def coerce(cls, value: ScoreSet | ScoreTable | Mapping[str, Any], name: str = "?") -> ScoreSet:
+        """Accept a ScoreSet, a ScoreTable, or a mapping with labels, scores[, attack_types]."""
         if isinstance(value, ScoreSet):
             return value
         try:
-            return cls(
-                labels=value["labels"],
-                scores=value["scores"],
-                attack_types=value.get("attack_types"),
-                threshold=value.get("threshold"),
-            )
+            if isinstance(value, ScoreTable):
+                return cls.from_table(value)
+            return cls(value["labels"], value["scores"], value.get("attack_types"))
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"scores of method {name!r}: {err}") from err
 
 
 def _new_figure(width: float, height: float, constrained: bool = True) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=110, layout="constrained" if constrained else None)
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained" if constrained else None)
     FigureCanvasAgg(fig)
     return fig
 
@@ -156,19 +159,24 @@ def det_figure(scores: Mapping[str, ScoreSet], families: Mapping[str, str] | Non
 
 def histogram_figure(
     scores: Mapping[str, ScoreSet],
-    thresholds: Mapping[str, float | None],
+    thresholds: Mapping[str, Sequence[float]],
     bins: int = 30,
 ) -> Figure:
-    """One panel per method: bona fide vs attack score histograms, dev threshold as a line."""
+    """One panel per method: bona fide vs attack score histograms, dev threshold(s) as lines.
+
+    `thresholds` holds per method its dev threshold, or one per fold when they differ (the
+    pooled test scores of each fold were judged at that fold's threshold).
+    """
     n = max(len(scores), 1)
     ncols = min(n, 4)
     nrows = -(-n // ncols)
-    fig = _new_figure(3.2 * ncols, 0.5 + 2.3 * nrows, constrained=False)
+    height = 1.0 + 2.3 * nrows  # margins in inches: legend on top, shared x label below
+    fig = _new_figure(3.2 * ncols, height, constrained=False)
     fig.subplots_adjust(
         left=0.06,
         right=0.98,
-        bottom=0.08,
-        top=1 - 0.45 / (0.5 + 2.3 * nrows),
+        bottom=0.5 / height,
+        top=1 - 0.6 / height,
         hspace=0.45,
         wspace=0.25,
     )
@@ -183,9 +191,10 @@ def histogram_figure(
                 ax.hist(
                     values, bins=edges, histtype="stepfilled", color=color, alpha=0.55, label=text
                 )
-        threshold = thresholds.get(name)
-        if threshold is not None and np.isfinite(threshold):
-            ax.axvline(threshold, color="k", linestyle="--", linewidth=1, label="dev threshold")
+        lines = thresholds.get(name, ())
+        label = "dev threshold" if len(lines) == 1 else "dev threshold of each fold"
+        for t in lines:
+            ax.axvline(t, color="k", linestyle="--", linewidth=1, label=label)
         ax.set_title(f"{name}  (n = {counts[0]} / {counts[1]})", fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in axes[len(scores) :]:

@@ -48,23 +48,24 @@ RATE_KEYS = (
     "bpcer100",
 )
 _CSV_FIRST = ("note", "name", "family", "threshold", "criterion", *RATE_KEYS, "auc")
+_CSV_SKIP = ("conventions", "ci", "folds", "notes", "warnings")  # kept in the JSON only
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 class Comparison(TypedDict):
-    """Paired comparison of two methods on the same test presentations.
+    """A paired comparison as `benchmarks.harness.MethodComparison.to_dict()` gives it.
 
-    `difference` is ACER(a) - ACER(b) as a fraction, `ci` its 95 % interval; the lead is
-    significant when `significant` says so or, if that key is absent, when the CI excludes 0.
+    `difference` = metric(a) - metric(b) as a fraction, `difference_ci` its bootstrap interval
+    at `level`; the lead is significant when that interval excludes 0. Other keys are kept.
     """
 
     a: str
     b: str
     difference: float
-    ci: Sequence[float]
+    difference_ci: Sequence[float]
     verdict: str
     metric: NotRequired[str]
-    significant: NotRequired[bool]
+    level: NotRequired[float]
 
 
 class Provenance(TypedDict, total=False):
@@ -164,10 +165,24 @@ def _by_acer(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _is_significant(comparison: Mapping[str, Any]) -> bool:
-    if "significant" in comparison:
-        return bool(comparison["significant"])
-    lo, hi = comparison["ci"]
-    return lo > 0 or hi < 0
+    lo, hi = (_number(x) for x in comparison["difference_ci"])
+    return lo is not None and hi is not None and (lo > 0 or hi < 0)
+
+
+def _fit_seconds(row: Mapping[str, Any]) -> float | None:
+    """Mean fit time per fold: `fit_seconds_mean`, else `fit_seconds` (number or per-fold list)."""
+    value = row.get("fit_seconds_mean", row.get("fit_seconds"))
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return float(np.mean(value)) if len(value) else None
+    return _number(value)
+
+
+def _thresholds(row: Mapping[str, Any]) -> list[float]:
+    """The dev threshold, or each fold's when they differ (the harness then leaves it None)."""
+    if _number(row.get("threshold")) is not None:
+        return [float(row["threshold"])]
+    per_fold = (_number(f.get("threshold")) for f in row.get("folds") or ())
+    return sorted({t for t in per_fold if t is not None})
 
 
 def _jsonable(value: Any) -> Any:
@@ -207,6 +222,8 @@ def conventions(criterion: str) -> dict[str, str]:
         "hter": "HTER = (pooled APCER + BPCER) / 2, on test at the dev threshold",
         "eer": "EER and AUC: threshold-free, on the test scores",
         "bpcer20": "BPCER20 = BPCER where APCER (max over types) <= 5 %, threshold-free on test",
+        "folds": "rates are means over folds ± their standard deviation; the 95 % CI is a "
+        "bootstrap of the pooled test presentations",
         "rates": "fractions in [0, 1] in CSV/JSON, percentages in Markdown/LaTeX",
         "audit": "family 'audit' = metadata audit: sees only file metadata, never a face",
     }
@@ -363,7 +380,7 @@ def _summary_md(summary: Mapping[str, Any], by_name: Mapping[str, Mapping[str, A
     lines += [
         "",
         f"The lead is {word}: ACER({_md(c['a'])}) − ACER({_md(c['b'])}) = "
-        f"{_points(c['difference'])} points, 95 % CI {_points_ci(c['ci'])} "
+        f"{_points(c['difference'])} points, {_level(c)} CI {_points_ci(c['difference_ci'])} "
         f"(verdict: {_md(_verdict(c))}).",
     ]
     return lines
@@ -377,6 +394,10 @@ def _points(value: Any) -> str:
 
 def _points_ci(ci: Sequence[Any]) -> str:
     return f"[{_points(ci[0])}, {_points(ci[1])}]"
+
+
+def _level(c: Mapping[str, Any]) -> str:
+    return f"{100 * float(c.get('level', 0.95)):g} %"
 
 
 def _verdict(c: Mapping[str, Any]) -> str:
@@ -419,7 +440,7 @@ def _main_table_md(rows: Sequence[Mapping[str, Any]]) -> list[str]:
                 _pct(r.get("eer")),
                 _fixed(r.get("auc"), 4),
                 _pct(r.get("bpcer20")),
-                _fixed(r.get("fit_seconds"), 1),
+                _fixed(_fit_seconds(r), 1),
                 _fixed(r.get("ms_per_image"), 2),
             ]
         )
@@ -501,24 +522,29 @@ def _comparison_md(
         "",
         *_summary_md(summary, by_name),
     ]
+    evaluation = [(r["name"], w) for r in rows for w in r.get("warnings") or ()]
+    if evaluation:
+        lines += ["", "## Warnings from the evaluation", ""]
+        lines += [f"- **{_md(name)}**: {_md(w)}" for name, w in evaluation]
     types = _attack_types(rows)
     if len(types) > 1:
         lines += ["", "## APCER per attack type (%)", "", *_apcer_table_md(rows, types)]
     if comparisons:
-        lines += ["", "## Paired comparisons (ACER)", ""]
+        lines += ["", "## Paired comparisons", ""]
         body = [
             [
                 _md(c["a"]),
                 _md(c["b"]),
+                _md(c.get("metric", "acer")).upper(),
                 _points(c["difference"]),
-                _points_ci(c["ci"]),
+                _points_ci(c["difference_ci"]),
                 "yes" if _is_significant(c) else "no",
                 _md(_verdict(c)),
             ]
             for c in comparisons
         ]
         lines += _md_table(
-            ["A", "B", "A − B (points)", "95 % CI", "significant", "verdict"], body, "llrrll"
+            ["A", "B", "metric", "A − B (points)", "CI", "significant", "verdict"], body, "lllrrll"
         )
     if plot_files:
         lines += ["", "## Plots", ""]
@@ -604,7 +630,9 @@ def _csv_text(
     rows: Sequence[Mapping[str, Any]], synthetic: bool, first: Sequence[str] = _CSV_FIRST
 ) -> str:
     note = SYNTHETIC_BANNER if synthetic else ""
-    flat = [{"note": note, **_flatten(r)} for r in rows]
+    flat = [
+        {"note": note, **_flatten({k: v for k, v in r.items() if k not in _CSV_SKIP})} for r in rows
+    ]
     present = {k for f in flat for k in f}
     columns = [k for k in first if k in present] + sorted(present - set(first))
     buffer = io.StringIO()
@@ -652,10 +680,11 @@ def write_comparison(
     }
     comparisons = [dict(c) for c in comparisons]
     for c in comparisons:
-        missing = {"a", "b", "difference", "ci", "verdict"} - set(c)
-        if missing or len(c.get("ci", ())) != 2:
+        missing = {"a", "b", "difference", "difference_ci", "verdict"} - set(c)
+        if missing or len(c["difference_ci"]) != 2:
             raise ValueError(
-                f"comparison {c!r:.200}: needs a, b, difference, ci=[lo, hi] and verdict; "
+                f"comparison {c!r:.200}: needs a, b, difference, "
+                f"difference_ci=[lo, hi] and verdict; "
                 f"missing {sorted(missing)}"
             )
     summary = summarise(rows, comparisons, audit_margin)
@@ -666,10 +695,7 @@ def write_comparison(
     files["acer_bar"] = _save_figure(plots.acer_bar_figure(rows), out / "acer_bar.png")
     if score_sets:
         families = {name: known[name]["family"] for name in score_sets}
-        thresholds = {
-            name: s.threshold if s.threshold is not None else _number(known[name].get("threshold"))
-            for name, s in score_sets.items()
-        }
+        thresholds = {name: _thresholds(known[name]) for name in score_sets}
         figures = {
             "roc": ("ROC curves", plots.roc_figure(score_sets, families)),
             "det": ("DET curves", plots.det_figure(score_sets, families)),
@@ -758,7 +784,7 @@ def write_ablation(
             _pct(r.get("hter")),
             _pct(r.get("eer")),
             _fixed(r.get("auc"), 4),
-            _fixed(r.get("fit_seconds"), 1),
+            _fixed(_fit_seconds(r), 1),
             _fixed(r.get("ms_per_image"), 2),
         ]
         for r in rows

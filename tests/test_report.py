@@ -7,15 +7,19 @@ import io
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 from scipy.stats import norm
+from sklearn.base import BaseEstimator
 
 from benchmarks import plots
+from benchmarks.harness import evaluate_method, paired_comparison
 from benchmarks.plots import ScoreSet
+from benchmarks.records import Presentation
 from benchmarks.report import SYNTHETIC_BANNER, atomic_write, write_ablation, write_comparison
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -75,7 +79,7 @@ COMPARISONS = [
         "a": "lbp_svm",
         "b": "cnn_small",
         "difference": -0.03,
-        "ci": [-0.05, -0.01],
+        "difference_ci": [-0.05, -0.01],
         "verdict": "A better",
     }
 ]
@@ -184,7 +188,13 @@ def test_audit_warning_only_when_the_audit_is_close(tmp_path, audit_acer, margin
 
 def test_lead_significance_comes_from_the_comparison_interval(tmp_path):
     results = [_row("a", "cnn", 0.05), _row("b", "handcrafted", 0.06), _row("c", "hybrid", 0.2)]
-    noisy = {"a": "b", "b": "a", "difference": 0.01, "ci": [-0.02, 0.04], "verdict": "within noise"}
+    noisy = {
+        "a": "b",
+        "b": "a",
+        "difference": 0.01,
+        "difference_ci": [-0.02, 0.04],
+        "verdict": "within noise",
+    }
     md = _md_without_scores(tmp_path, results, comparisons=[noisy])
     assert "**Best liveness method: a**" in md and "Runner-up: b" in md
     assert "The lead is **not significant**" in md and "within noise" in md
@@ -281,11 +291,13 @@ def test_curves_use_attack_as_positive_and_apcer_on_the_det_x_axis():
 
 def test_histograms_one_panel_per_method_with_the_dev_threshold():
     scores = {name: ScoreSet.coerce(s, name) for name, s in SCORES.items()}
-    fig = plots.histogram_figure(scores, {"lbp_svm": 0.25, "cnn_small": None})
+    fig = plots.histogram_figure(scores, {"lbp_svm": [0.25], "fusion": [-0.5, 0.5]})
     panels = [ax for ax in fig.axes if ax.axison]
     assert [ax.get_title().split()[0] for ax in panels] == list(SCORES)
     lbp_lines = panels[list(SCORES).index("lbp_svm")].get_lines()
     assert [line.get_xdata()[0] for line in lbp_lines] == [0.25]
+    fusion_lines = panels[list(SCORES).index("fusion")].get_lines()
+    assert [line.get_xdata()[0] for line in fusion_lines] == [-0.5, 0.5]  # one per fold
     assert not panels[list(SCORES).index("cnn_small")].get_lines()
     assert "n = 40 / 60" in panels[0].get_title()
 
@@ -366,3 +378,84 @@ def test_bad_input_is_refused_naming_what_is_wrong(tmp_path, results, scores, me
     with pytest.raises(ValueError, match=message):
         write_comparison(tmp_path, results, scores)
     assert not list(tmp_path.iterdir())  # refused before anything is written
+
+
+class _ExtraScore(BaseEstimator):
+    """Scores a record by a number stored in it: known answers without any image."""
+
+    def __init__(self, key: str = "x") -> None:
+        self.key = key
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> _ExtraScore:
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        return np.array([float(r.extra[self.key]) for r in X])
+
+
+@dataclass(frozen=True)
+class _Fold:
+    index: int
+    train: np.ndarray
+    dev: np.ndarray
+    test: np.ndarray
+
+
+def test_real_harness_results_feed_the_writers(tmp_path):
+    """MethodResult/MethodComparison.to_dict() and score tables go in as they come."""
+    rng = np.random.default_rng(1)
+    n = 90
+    labels = np.arange(n) % 2
+    extra = {
+        "good": labels * 3.0 + rng.normal(size=n),
+        "weak": labels * 0.8 + rng.normal(size=n),
+        "meta": labels * 0.2 + rng.normal(size=n),
+    }
+    records = [
+        Presentation(
+            id=f"{i}.jpg",
+            path=Path(f"{i}.jpg"),
+            label=int(labels[i]),
+            sha256=f"{i:064x}",
+            attack_type=("print", "replay")[i % 4 // 2] if labels[i] else None,
+            extra={k: str(v[i]) for k, v in extra.items()},
+        )
+        for i in range(n)
+    ]
+    parts = np.array_split(np.arange(n), 3)
+    folds = [_Fold(k, parts[(k + 2) % 3], parts[(k + 1) % 3][::3], parts[k]) for k in range(3)]
+    results = [
+        evaluate_method(
+            _ExtraScore(key),
+            records,
+            folds,
+            key,
+            family,
+            progress=False,
+            groups=[r.id for r in records],
+            n_boot=100,
+        )
+        for key, family in (("good", "cnn"), ("weak", "handcrafted"), ("meta", "audit"))
+    ]
+    comparison = paired_comparison(results[0], results[1], n_boot=100)
+    files = write_comparison(
+        tmp_path,
+        [r.to_dict() for r in results],
+        {r.name: r.scores for r in results},
+        [comparison.to_dict()],
+        PROVENANCE,
+    )
+    doc = json.loads(files["json"].read_text("utf-8"))
+    assert [m["name"] for m in doc["methods"]] == ["good", "weak", "meta"]
+    assert doc["summary"]["best"] == "good"
+    assert doc["summary"]["significant"] == (comparison.verdict != "within noise")
+    md = files["md"].read_text("utf-8")
+    fit = np.mean(results[0].fit_seconds)
+    assert "| 1 | good | cnn | " in md and f"| {fit:.1f} |" in md
+    with files["csv"].open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert float(rows[0]["acer"]) == pytest.approx(results[0].metrics["acer"])
+    assert not [c for c in rows[0] if c.startswith(("conventions", "folds"))]
+    scores = ScoreSet.coerce(results[0].scores)
+    assert scores.labels.size == n  # every record is a test row in exactly one fold
