@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator
 from benchmarks import plots
 from benchmarks.harness import evaluate_method, paired_comparison
 from benchmarks.plots import ScoreSet
-from benchmarks.records import Presentation
+from benchmarks.records import Presentation, Skipped
 from benchmarks.report import SYNTHETIC_BANNER, atomic_write, write_ablation, write_comparison
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -87,7 +87,7 @@ PROVENANCE = {
     "dataset": "seed600",
     "dataset_hash": "0123abcd",
     "n_samples": 100,
-    "skipped": [{"path": f"Spoof/{i}.jpg", "reason": "truncated JPEG"} for i in range(23)],
+    "skipped": [Skipped(Path(f"Spoof/{i}.jpg"), "truncated JPEG") for i in range(23)],
     "n_skipped": 23,
     "faces_found": {"found": 97, "total": 100},
     "protocol": "kfold",
@@ -132,6 +132,7 @@ def test_every_file_is_written_and_json_has_the_schema(report):
     assert lbp["acer_ci"] == pytest.approx([0.03, 0.07])
     assert doc["comparisons"][0]["verdict"] == "A better"
     assert doc["provenance"]["n_skipped"] == 23 and doc["provenance"]["packages"]["numpy"]
+    assert doc["provenance"]["skipped"][22] == {"path": "Spoof/22.jpg", "reason": "truncated JPEG"}
     assert doc["summary"]["best"] == "lbp_svm" and doc["summary"]["runner_up"] == "cnn_small"
     assert doc["summary"]["significant"] is True and doc["summary"]["warnings"] == []
     assert set(doc["plots"].values()) == {
@@ -333,13 +334,16 @@ def test_ablation_categorical_variable_keeps_order_and_draws_bars(tmp_path):
         write_ablation(tmp_path, "../escape", results, "colour space")
 
 
-def test_existing_files_are_replaced_and_no_temp_files_remain(tmp_path):
+def test_existing_files_are_replaced_identically_and_no_temp_files_remain(tmp_path):
     (tmp_path / "comparison.md").write_text("old table")
     (tmp_path / "acer_bar.png").write_bytes(b"not a png")
-    write_comparison(tmp_path, RESULTS[:2])
+    files = write_comparison(tmp_path, RESULTS[:2])
     assert (tmp_path / "comparison.md").read_text("utf-8").startswith("# ")
     assert (tmp_path / "acer_bar.png").read_bytes()[:8] == PNG_MAGIC
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".") or p.suffix == ".tmp"]
+    first = {kind: path.read_bytes() for kind, path in files.items()}
+    again = write_comparison(tmp_path, RESULTS[:2])
+    assert {kind: path.read_bytes() for kind, path in again.items()} == first  # deterministic
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
