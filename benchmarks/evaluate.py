@@ -10,7 +10,7 @@ Which rows are used
     chosen, per fold, on dev rows: the --dev file's rows with split "dev" or empty when --dev is
     given, else the --test file's own "dev" rows (a harness score file holds both). With no dev rows
     at all the threshold is chosen on the test rows themselves and the result is labelled
-    "test (oracle)". --criterion fixed=X needs no dev rows. --fold N keeps only fold N of both.
+    "test (oracle)". --criterion fixed=X ignores dev rows. --fold N keeps only fold N of both.
 
 Folds
     Dev and test rows are paired by their fold value (empty = one unnamed fold). With several
@@ -263,7 +263,11 @@ def format_table(result: dict) -> str:
     thresholds = ", ".join(f"{f['threshold']:.6g}" for f in result["folds"])
     lines.append(f"Threshold{'s per fold' if multi else ''}: {thresholds}")
     lines.append("")
-    head = ["metric", "mean", "std", "pooled", "95% CI (pooled)"] if multi else ["metric", "value"]
+    head = (
+        ["metric", "mean", "std", "pooled", "95% CI (pooled)"]
+        if multi
+        else ["metric", "value", "95% CI"]
+    )
     rows = []
     names = [("APCER (max over types)", "apcer_max")]
     names += [(f"  APCER {k}", ("apcer", k)) for k in result["apcer"]]
@@ -289,13 +293,12 @@ def format_table(result: dict) -> str:
         fmt_key = key if isinstance(key, str) else "apcer"
         cells = [label, _fmt(fmt_key, value)]
         if multi:
-            cells += [_fmt(fmt_key, std), _fmt(fmt_key, pooled), ci_text]
-        elif ci:
-            cells.append(f"95% CI {ci_text}")
+            cells += [_fmt(fmt_key, std), _fmt(fmt_key, pooled)]
+        cells.append(ci_text)
         rows.append(cells)
-    widths = [max(len(r[i]) for r in [head, *rows] if i < len(r)) for i in range(len(head))]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     for r in [head, *rows]:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip())
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
     lines.append("")
     lines.append(
         f"Test presentations: {result['n_bonafide']} bona fide, {result['n_attack']} attack"

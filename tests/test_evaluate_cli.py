@@ -200,6 +200,7 @@ def test_without_dev_rows_the_result_is_labelled_oracle(capsys, tmp_path):
     assert "oracle" in r["warnings"][0]
     code, out, err = run_cli(capsys, "--test", test, "--n-boot", "20")
     assert "Threshold chosen on: test (oracle)" in out and "oracle" in err
+    assert re.search(r"ACER \(not ISO\) +\d+\.\d\d% +\[\d+\.\d\d%, \d+\.\d\d%\]", out)
     fixed = run_json(capsys, "--test", test, "--criterion", "fixed=0.5")
     assert (fixed["threshold"], fixed["threshold_source"]) == (0.5, "fixed")
     assert fixed["bpcer"] == 0.25  # bona fide 0.1 0.4 0.2 0.6: one >= 0.5
