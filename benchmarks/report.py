@@ -1,9 +1,10 @@
 """Write a comparison or an ablation as Markdown, LaTeX (booktabs), CSV, JSON and PNG plots.
 
-Inputs are plain data so any runner can feed them: `results` are `MethodResult.to_dict()`
-rows (rates as fractions in [0, 1]), `scores` the pooled test scores per method (see
-`benchmarks.plots.ScoreSet`), `comparisons` paired ACER comparisons (`Comparison`) and
-`provenance` the run's metadata (`Provenance`). Every file is written atomically (temporary
+Inputs are what `benchmarks.harness` produces: `results` are `MethodResult.to_dict()` rows
+(rates as fractions in [0, 1]), `scores` each method's `MethodResult.scores` table (or a
+`benchmarks.plots.ScoreSet`) whose test rows are pooled for the curves, `comparisons` are
+`MethodComparison.to_dict()` rows (`Comparison`) and `provenance` the run's metadata
+(`Provenance`). Every file is written atomically (temporary
 file in the same folder, then `os.replace`), so an interrupted run never leaves half a table.
 Synthetic demo data is flagged in every output: a banner at the top of the Markdown, a
 comment and the caption of the LaTeX table, the `note` column of the CSV, and
@@ -31,6 +32,7 @@ from matplotlib.figure import Figure
 
 from benchmarks import plots
 from benchmarks.plots import AUDIT_FAMILY, ScoreSet
+from benchmarks.scores import ScoreTable
 
 SYNTHETIC_BANNER = "SYNTHETIC DEMO DATA — not a real result"
 FAMILIES = ("handcrafted", "cnn", "hybrid", AUDIT_FAMILY)
@@ -652,7 +654,7 @@ def _json_text(document: Mapping[str, Any]) -> str:
 def write_comparison(
     out_dir: str | os.PathLike[str],
     results: Sequence[Mapping[str, Any]],
-    scores: Mapping[str, ScoreSet | Mapping[str, Any]] | None = None,
+    scores: Mapping[str, ScoreSet | ScoreTable | Mapping[str, Any]] | None = None,
     comparisons: Sequence[Comparison | Mapping[str, Any]] = (),
     provenance: Provenance | Mapping[str, Any] | None = None,
     *,
@@ -687,6 +689,8 @@ def write_comparison(
                 f"difference_ci=[lo, hi] and verdict; "
                 f"missing {sorted(missing)}"
             )
+        if not {c["a"], c["b"]} <= set(known):
+            raise ValueError(f"comparison of {c['a']!r} and {c['b']!r}: not both have a result row")
     summary = summarise(rows, comparisons, audit_margin)
     out.mkdir(parents=True, exist_ok=True)
 

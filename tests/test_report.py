@@ -376,11 +376,13 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatc
         ([_row("x", "cnn", 0.1)], {"x": {"labels": [0, 1], "scores": [0.5]}}, "2 labels but 1"),
         ([_row("x", "cnn", 0.1)], {"x": {"labels": [0, 2], "scores": [0, 1]}}, "labels must be"),
         ([], None, "no method results"),
+        (RESULTS, None, "comparison of 'lbp_svm' and 'gone': not both have a result row"),
     ],
 )
 def test_bad_input_is_refused_naming_what_is_wrong(tmp_path, results, scores, message):
+    comparisons = [{**COMPARISONS[0], "b": "gone"}]
     with pytest.raises(ValueError, match=message):
-        write_comparison(tmp_path, results, scores)
+        write_comparison(tmp_path, results, scores, comparisons)
     assert not list(tmp_path.iterdir())  # refused before anything is written
 
 
