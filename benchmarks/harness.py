@@ -88,17 +88,19 @@ def _attack_scores(estimator: BaseEstimator, X: np.ndarray, where: str) -> np.nd
     classes = getattr(estimator, "classes_", None)
     if classes is not None and np.asarray(classes).tolist() != [0, 1]:
         raise HarnessError(f"{where}: estimator classes_ are {list(classes)}, expected [0, 1]")
+    if hasattr(estimator, "decision_function"):
+        score = estimator.decision_function
+    elif hasattr(estimator, "predict_proba") and classes is not None:
+
+        def score(X: np.ndarray) -> np.ndarray:
+            return np.asarray(estimator.predict_proba(X))[:, 1]
+
+    else:
+        raise HarnessError(
+            f"{where}: estimator has no decision_function (or predict_proba with classes_)"
+        )
     try:
-        if hasattr(estimator, "decision_function"):
-            scores = estimator.decision_function(X)
-        elif hasattr(estimator, "predict_proba") and classes is not None:
-            scores = np.asarray(estimator.predict_proba(X))[:, 1]
-        else:
-            raise HarnessError(
-                f"{where}: estimator has no decision_function (or predict_proba with classes_)"
-            )
-    except HarnessError:
-        raise
+        scores = score(X)
     except Exception as e:
         raise HarnessError(f"{where}: scoring failed: {type(e).__name__}: {e}") from e
     scores = np.asarray(scores, dtype=float)

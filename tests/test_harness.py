@@ -215,6 +215,9 @@ def test_failures_name_method_and_fold():
     )
     with pytest.raises(HarnessError, match=r"method 'm', fold 0, test: score of broken is nan"):
         evaluate_method(ExtraScore(), bad, FOLDS, "m", "f", groups=GROUPS, progress=False)
+    bad[FOLDS[0].test[0]] = Presentation(id="no-x", path=Path("/nowhere"), label=0, sha256="0")
+    with pytest.raises(HarnessError, match=r"fold 0, test: scoring failed: KeyError: 'x'"):
+        evaluate_method(ExtraScore(), bad, FOLDS, "m", "f", groups=GROUPS, progress=False)
     one_class = [Fold(0, FOLDS[0].train, FOLDS[0].dev[LABELS[FOLDS[0].dev] == 1], FOLDS[0].test)]
     with pytest.raises(HarnessError, match=r"fold 0: the dev part needs bona fide and attack"):
         evaluate_method(ExtraScore(), RECORDS, one_class, "m", "f", groups=GROUPS, progress=False)
