@@ -86,6 +86,11 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
     n_jobs: int | None = 1
     cache: bool = True
 
+    def __sklearn_tags__(self):  # stateless: usable without fit (e.g. inside a fitted Pipeline)
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        return tags
+
     def _extract(self, crop: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -84,6 +84,11 @@ def file_metadata(path: Path | str) -> np.ndarray:
 class MetadataFeatures(TransformerMixin, BaseEstimator):
     """Records -> (N, 5) file metadata (see FEATURE_NAMES); an audit, not a liveness method."""
 
+    def __sklearn_tags__(self):  # stateless: usable without fit
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        return tags
+
     def fit(self, X: Iterable, y: object = None) -> MetadataFeatures:
         """Nothing to learn; checks that X holds records."""
         _paths(X)
