@@ -1,0 +1,260 @@
+"""SVM pipelines for handcrafted features, and a group-aware tuned wrapper over records.
+
+`make_classifier` builds `normalise -> scale -> classifier` for one kernel:
+
+- ``norm``: ``"hellinger"`` (L1 then square root, Arandjelović & Zisserman 2012: turns the
+  Euclidean geometry of RBF/linear kernels into the Hellinger one suited to histograms),
+  ``"l1"``, or ``None`` for features that are not histograms (Fourier, distortion).
+- ``kernel``: ``"rbf"``, ``"linear"``, ``"chi2"`` (exponential chi-squared kernel, `SVC` with
+  `Chi2Kernel`), ``"additive_chi2"`` (`AdditiveChi2Sampler` + `LinearSVC`, the scalable form for
+  large datasets) or ``"logistic"`` (logistic regression, the simple reference).
+
+`TunedSVM` is what the benchmark runs: an estimator over RECORDS. Its `fit(records, y)` turns
+records into features with its `features` pipeline (e.g. FaceCropper -> LBPHistogram), derives
+groups from the records (`benchmarks.splits.group_ids`: subject, else video, else duplicate
+cluster) and grid-searches C, gamma and kernel with `StratifiedGroupKFold`, so tuning never
+puts a subject or a duplicate on both sides of an inner split. Gamma values are multipliers of
+data-derived scales (RBF: sklearn's "scale", 1 / (n_features * var); chi2: 1 / mean chi2
+distance, Zhang et al. 2007), so one grid fits features of any length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.kernel_approximation import AdditiveChi2Sampler
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics.pairwise import additive_chi2_kernel, chi2_kernel
+from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC, LinearSVC
+from sklearn.utils.validation import check_is_fitted
+
+from benchmarks.records import Presentation
+from benchmarks.splits import group_ids
+
+KERNELS = ("rbf", "linear", "chi2", "additive_chi2", "logistic")
+NORMS = ("hellinger", "l1", None)
+_HISTOGRAM_KERNELS = ("chi2", "additive_chi2")
+
+
+class HistogramNormaliser(TransformerMixin, BaseEstimator):
+    """Row-wise L1 normalisation, optionally followed by a square root (Hellinger map)."""
+
+    def __init__(self, norm: str | None = "hellinger") -> None:
+        self.norm = norm
+
+    def fit(self, X: np.ndarray, y: object = None) -> HistogramNormaliser:
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self)
+        X = np.asarray(X, dtype=np.float64)
+        if self.norm is None:
+            return X
+        if np.any(X < 0):
+            raise ValueError(
+                f"norm={self.norm!r} needs non-negative (histogram) features; use norm=None"
+            )
+        totals = X.sum(axis=1, keepdims=True)
+        X = X / np.where(totals > 0, totals, 1.0)
+        return np.sqrt(X) if self.norm == "hellinger" else X
+
+
+class Chi2Kernel:
+    """Picklable callable k(x, y) = exp(-gamma * sum((x - y)^2 / (x + y))) for `SVC(kernel=...)`."""
+
+    def __init__(self, gamma: float = 1.0) -> None:
+        self.gamma = gamma
+
+    def __call__(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        return chi2_kernel(X, Y, gamma=self.gamma)
+
+    def __repr__(self) -> str:
+        return f"Chi2Kernel(gamma={self.gamma:.4g})"
+
+
+def _final_step(kernel: str, C: float, gamma: float | str, random_state: int) -> BaseEstimator:
+    if kernel in ("rbf", "linear"):
+        return SVC(kernel=kernel, C=C, gamma=gamma, class_weight="balanced")
+    if kernel == "chi2":
+        g = 1.0 if gamma == "scale" else gamma
+        return SVC(kernel=Chi2Kernel(g), C=C, class_weight="balanced")
+    if kernel == "additive_chi2":
+        return LinearSVC(C=C, class_weight="balanced", random_state=random_state)
+    if kernel == "logistic":
+        return LogisticRegression(C=C, class_weight="balanced", max_iter=5000)
+    raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+
+
+def make_classifier(
+    kernel: str = "rbf",
+    C: float = 1.0,
+    gamma: float | str = "scale",
+    norm: str | None = "hellinger",
+    scale: bool = True,
+    random_state: int = 0,
+) -> Pipeline:
+    """Features -> attack scores: `norm` -> [chi2 map] -> [StandardScaler] -> SVC / LinearSVC / LR.
+
+    Chi-squared kernels need non-negative histograms, so they take `norm` "l1"/"hellinger" and
+    skip the scaler (for "additive_chi2" the scaler follows the explicit feature map).
+    """
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    if kernel in _HISTOGRAM_KERNELS and norm is None:
+        raise ValueError(
+            f"kernel {kernel!r} needs histogram features: set norm='l1' or 'hellinger'"
+        )
+    steps = [("norm", HistogramNormaliser(norm))]
+    if kernel == "additive_chi2":
+        steps.append(("map", AdditiveChi2Sampler(sample_steps=2)))
+    use_scaler = scale and kernel != "chi2"
+    steps.append(("scale", StandardScaler() if use_scaler else "passthrough"))
+    steps.append(("clf", _final_step(kernel, C, gamma, random_state)))
+    return Pipeline(steps)
+
+
+def _rbf_scale(pipe: Pipeline, F: np.ndarray) -> float:
+    """sklearn's gamma="scale" for the data as the SVC will see it."""
+    Z = pipe[:-1].fit_transform(F)
+    var = Z.var()
+    return 1.0 / (Z.shape[1] * var) if var > 0 else 1.0
+
+
+def _chi2_scale(pipe: Pipeline, F: np.ndarray, max_rows: int = 300) -> float:
+    """1 / mean chi2 distance between (up to `max_rows`) normalised training rows."""
+    Z = pipe[:-1].fit_transform(F)[:max_rows]
+    d = -additive_chi2_kernel(Z)
+    n = d.shape[0]
+    mean = d.sum() / max(n * (n - 1), 1)
+    return 1.0 / mean if mean > 0 else 1.0
+
+
+def record_groups(X: Sequence) -> np.ndarray:
+    """Group ids for inner CV: from the records if X holds records, else one group per sample."""
+    items = list(X)
+    if items and all(isinstance(r, Presentation) for r in items):
+        return np.asarray(group_ids(items))
+    return np.arange(len(items))
+
+
+class TunedSVM(ClassifierMixin, BaseEstimator):
+    """records -> `features` -> grid-searched classifier, with group-aware inner CV.
+
+    `kernels`, `C` and `gamma` span the grid (gamma as multipliers of the data-derived scale;
+    ignored by linear kernels). With a single candidate no search is run. After `fit`:
+    `best_params_`, `best_score_` (mean inner-CV `scoring`), `cv_results_` (None without search),
+    `features_` and `classifier_`.
+    """
+
+    def __init__(
+        self,
+        features: BaseEstimator | Pipeline | None = None,
+        kernels: Sequence[str] = ("rbf",),
+        C: Sequence[float] = (0.1, 1.0, 10.0, 100.0),
+        gamma: Sequence[float] = (0.1, 1.0, 10.0),
+        norm: str | None = "hellinger",
+        scale: bool = True,
+        inner_splits: int = 3,
+        scoring: str = "roc_auc",
+        n_jobs: int | None = 1,
+        random_state: int = 0,
+    ) -> None:
+        self.features = features
+        self.kernels = kernels
+        self.C = C
+        self.gamma = gamma
+        self.norm = norm
+        self.scale = scale
+        self.inner_splits = inner_splits
+        self.scoring = scoring
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _candidates(self, F: np.ndarray) -> list[dict]:
+        grid = []
+        for kernel in self.kernels:
+            pipe = make_classifier(kernel, norm=self.norm, scale=self.scale)
+            if kernel == "rbf":
+                base = _rbf_scale(pipe, F)
+                clfs = [
+                    _final_step(kernel, c, g * base, self.random_state)
+                    for c in self.C
+                    for g in self.gamma
+                ]
+            elif kernel == "chi2":
+                base = _chi2_scale(pipe, F)
+                clfs = [
+                    _final_step(kernel, c, g * base, self.random_state)
+                    for c in self.C
+                    for g in self.gamma
+                ]
+            else:
+                clfs = [_final_step(kernel, c, "scale", self.random_state) for c in self.C]
+            grid.append({"pipe": pipe, "clf": clfs})
+        return grid
+
+    def fit(self, X: Sequence, y: Sequence[int], groups: Sequence | None = None) -> TunedSVM:
+        """Extract features from X (records), then tune and fit the classifier on them."""
+        y = np.asarray(y)
+        if len(X) != len(y):
+            raise ValueError(f"X has {len(X)} items but y has {len(y)} labels")
+        self.classes_ = np.unique(y)
+        if self.classes_.size != 2:
+            raise ValueError(f"TunedSVM needs both classes in y, got {self.classes_.tolist()}")
+        if not self.kernels or not self.C:
+            raise ValueError("TunedSVM needs at least one kernel and one C value")
+        groups = record_groups(X) if groups is None else np.asarray(groups)
+        self.features_ = clone(self.features) if self.features is not None else "passthrough"
+        F = X if self.features is None else self.features_.fit_transform(X, y)
+        candidates = self._candidates(F)
+        n_candidates = sum(len(c["clf"]) for c in candidates)
+        if n_candidates == 1:
+            self.classifier_ = candidates[0]["pipe"].set_params(clf=candidates[0]["clf"][0])
+            self.classifier_.fit(F, y)
+            self.best_params_ = {"clf": self.classifier_[-1]}
+            self.best_score_ = None
+            self.cv_results_ = None
+            return self
+        # One grid per kernel (each has its own pipeline shape); keep the best inner-CV score.
+        cv = StratifiedGroupKFold(self.inner_splits, shuffle=True, random_state=self.random_state)
+        best = None
+        results = []
+        for cand in candidates:
+            search = GridSearchCV(
+                cand["pipe"],
+                {"clf": cand["clf"]},
+                scoring=self.scoring,
+                cv=cv,
+                n_jobs=self.n_jobs,
+                refit=False,
+                error_score="raise",
+            )
+            search.fit(F, y, groups=groups)
+            results.append(search.cv_results_)
+            if best is None or search.best_score_ > best[0]:
+                best = (search.best_score_, cand["pipe"], search.best_params_)
+        self.best_score_, pipe, self.best_params_ = best
+        self.classifier_ = clone(pipe).set_params(**self.best_params_).fit(F, y)
+        self.cv_results_ = results
+        return self
+
+    def _features(self, X: Sequence) -> np.ndarray:
+        check_is_fitted(self, "classifier_")
+        return X if self.features is None else self.features_.transform(X)
+
+    def decision_function(self, X: Sequence) -> np.ndarray:
+        """Attack scores (higher = more likely an attack), one per item of X."""
+        return np.asarray(self.classifier_.decision_function(self._features(X)), dtype=np.float64)
+
+    def predict(self, X: Sequence) -> np.ndarray:
+        return self.classifier_.predict(self._features(X))

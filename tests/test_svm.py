@@ -1,0 +1,148 @@
+"""SVM pipelines, the group-aware TunedSVM, and the method registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.metrics import roc_auc_score
+from sklearn.metrics.pairwise import chi2_kernel
+
+from benchmarks.datasets import load_dataset
+from benchmarks.records import Presentation
+from classifiers.methods import FAMILIES, METHODS, build_method, get_method
+from classifiers.svm import KERNELS, Chi2Kernel, HistogramNormaliser, TunedSVM, make_classifier
+
+
+def histograms(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two classes of 20-bin histograms from different Dirichlet distributions."""
+    rng = np.random.default_rng(seed)
+    alpha0 = np.linspace(1, 3, 20)
+    X = np.vstack([rng.dirichlet(alpha0, n), rng.dirichlet(alpha0[::-1], n)])
+    return X, np.repeat([0, 1], n)
+
+
+class LookupFeatures(TransformerMixin, BaseEstimator):
+    """Records -> the feature row stored for their id (stands in for crop + extractor)."""
+
+    def __init__(self, table: dict | None = None) -> None:
+        self.table = table
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return np.stack([self.table[r.id] for r in X])
+
+
+def test_hellinger_rows_have_unit_norm_and_negatives_are_refused():
+    X, _ = histograms(5, 0)
+    H = HistogramNormaliser("hellinger").fit_transform(X * 7)
+    np.testing.assert_allclose((H**2).sum(axis=1), 1.0)
+    np.testing.assert_allclose(HistogramNormaliser("l1").fit_transform(X * 7).sum(axis=1), 1.0)
+    with pytest.raises(ValueError, match="non-negative"):
+        HistogramNormaliser("l1").fit_transform(X - 0.5)
+    with pytest.raises(ValueError, match="norm"):
+        HistogramNormaliser("l2").fit(X)
+
+
+def test_chi2_kernel_callable_matches_sklearn():
+    X, _ = histograms(4, 1)
+    np.testing.assert_allclose(Chi2Kernel(0.7)(X, X[:3]), chi2_kernel(X, X[:3], gamma=0.7))
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_every_kernel_separates_histograms_with_attack_scores(kernel):
+    Xtr, ytr = histograms(40, 2)
+    Xte, yte = histograms(40, 3)
+    model = make_classifier(kernel, C=1.0, norm="l1").fit(Xtr, ytr)
+    scores = model.decision_function(Xte)
+    assert scores.shape == (80,)
+    assert roc_auc_score(yte, scores) > 0.9  # higher = attack (label 1)
+
+
+def test_chi2_kernels_need_histograms():
+    with pytest.raises(ValueError, match="histogram"):
+        make_classifier("chi2", norm=None)
+    with pytest.raises(ValueError, match="kernel"):
+        make_classifier("poly")
+
+
+def test_tuned_svm_picks_among_kernels_and_refits():
+    X, y = histograms(30, 4)
+    model = TunedSVM(None, kernels=("linear", "chi2"), C=(0.1, 10), gamma=(1.0,)).fit(X, y)
+    assert model.best_score_ > 0.9
+    assert len(model.cv_results_) == 2
+    assert model.decision_function(X).shape == (60,)
+    assert model.classes_.tolist() == [0, 1]
+
+
+def make_duplicated_records(n_groups: int, copies: int, seed: int):
+    """Pure-noise features, each sample duplicated `copies` times under one sha256."""
+    rng = np.random.default_rng(seed)
+    records, table = [], {}
+    for g in range(n_groups):
+        row, label = rng.random(10), g % 2
+        for c in range(copies):
+            r = Presentation(id=f"{g}-{c}", path=f"/x/{g}-{c}.jpg", label=label, sha256=f"h{g}")
+            records.append(r)
+            table[r.id] = row
+    X = np.empty(len(records), dtype=object)
+    X[:] = records
+    return X, np.array([r.label for r in records]), table
+
+
+def test_inner_cv_keeps_duplicates_together():
+    # Features are noise, so an honest inner CV scores about 0.5. If copies of one image sat on
+    # both sides of an inner split, a narrow RBF would recognise them and score about 1.
+    X, y, table = make_duplicated_records(40, 4, 5)
+    tuned = TunedSVM(LookupFeatures(table), C=(10.0,), gamma=(10.0, 100.0), norm=None)
+    honest = clone(tuned).fit(X, y)
+    leaky = clone(tuned).fit(X, y, groups=np.arange(len(X)))
+    assert leaky.best_score_ > 0.95
+    assert honest.best_score_ < 0.75
+
+
+def test_tuned_svm_refuses_one_class():
+    X, y = histograms(5, 6)
+    with pytest.raises(ValueError, match="both classes"):
+        TunedSVM(None).fit(X[:5], y[:5])
+
+
+def test_registry_lists_named_methods_with_families_and_references():
+    assert {"lbp-svm", "lbp-multiscale-svm", "colour-lbp-svm", "fourier-svm", "distortion-svm",
+            "lbp-lr", "metadata-audit"} <= set(METHODS)  # fmt: skip
+    for name, m in METHODS.items():
+        assert m.name == name and m.family in FAMILIES and m.description
+        assert isinstance(m.build(), BaseEstimator)
+    assert get_method("metadata-audit").family == "audit"
+    with pytest.raises(ValueError, match="known: lbp-svm"):
+        get_method("nope")
+
+
+def test_factories_forward_ablation_parameters():
+    est = build_method("lbp-svm", P=16, R=2, grid=(2, 2), size=48, scale=1.2, kernels=("chi2",))
+    crop, ext = est.features.named_steps["crop"], est.features.named_steps["features"]
+    assert (ext.P, ext.R, ext.grid) == (16, 2, (2, 2))
+    assert (crop.size, crop.scale) == (48, 1.2)
+    assert est.kernels == ("chi2",)
+    est = build_method("colour-lbp-svm", colour_spaces=("Lab",))
+    assert est.features.named_steps["features"].colour_spaces == ("Lab",)
+    est = build_method("fourier-svm", n_bands=8, window=None)
+    assert est.features.named_steps["features"].n_bands == 8
+
+
+def test_colour_lbp_svm_on_real_records(seed600_dir):
+    # a small real run: train on 40+40 seed600 images, score 20+20 others
+    records = load_dataset(seed600_dir).records
+    bona, attack = records[:300], records[300:]
+    train, test = bona[:40] + attack[:40], bona[250:270] + attack[250:270]
+    X = np.empty(len(train), dtype=object)
+    X[:] = train
+    Xt = np.empty(len(test), dtype=object)
+    Xt[:] = test
+    model = build_method("colour-lbp-svm", C=(1.0, 10.0), gamma=(1.0,))
+    model.fit(X, [r.label for r in train])
+    scores = model.decision_function(Xt)
+    assert scores.shape == (40,) and np.all(np.isfinite(scores))
+    assert roc_auc_score([r.label for r in test], scores) > 0.8
