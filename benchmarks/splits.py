@@ -75,19 +75,21 @@ def duplicate_clusters(records: Sequence[Presentation]) -> list[list[int]]:
     return sorted(c for c in by_hash.values() if len(c) > 1)
 
 
-def _primary_key(r: Presentation) -> str:
+def _primary_key(r: Presentation) -> tuple[int, str]:
+    """(rank, id): the id naming a record's group, subject before video before content."""
     if r.subject is not None:
-        return f"subject:{r.subject}"
+        return 0, f"subject:{r.subject}"
     if r.video is not None:
-        return f"video:{r.video}"
-    return f"sha256:{r.sha256}"
+        return 1, f"video:{r.video}"
+    return 2, f"sha256:{r.sha256}"
 
 
 def group_ids(records: Sequence[Presentation]) -> np.ndarray:
     """One group id (str) per record: "subject:<id>", else "video:<id>", else "sha256:<hash>".
 
     Records linked by a shared subject, video or content hash are merged into one group
-    (connected components), named by the smallest id in it, so no link can straddle a split.
+    (connected components) so no link can straddle a split; a merged group is named by its
+    first subject (else video, else content hash) in sort order.
     """
     recs = _records(records)
     n = len(recs)
@@ -105,12 +107,11 @@ def group_ids(records: Sequence[Presentation]) -> np.ndarray:
     size = n + len(keys)
     graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(size, size))
     _, comp = connected_components(graph, directed=False)
-    name: dict[int, str] = {}
+    name: dict[int, tuple[int, str]] = {}
     for i, r in enumerate(recs):
         k = _primary_key(r)
-        c = comp[i]
-        name[c] = min(name.get(c, k), k)
-    return np.array([name[comp[i]] for i in range(n)], dtype=object)
+        name[comp[i]] = min(name.get(comp[i], k), k)
+    return np.array([name[comp[i]][1] for i in range(n)], dtype=object)
 
 
 def _class_groups(labels: np.ndarray, groups: np.ndarray) -> dict[int, int]:
@@ -152,16 +153,28 @@ def check_supports(records: Sequence[Presentation], k: int) -> None:
 def _carve_dev(
     idx: np.ndarray, labels: np.ndarray, groups: np.ndarray, dev_fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Split `idx` into (train, dev), group-disjoint and stratified, dev ~ dev_fraction."""
-    n_groups = len(set(groups[idx]))
-    n_splits = min(max(2, round(1 / dev_fraction)), n_groups)
-    if n_splits < 2:
-        raise DatasetError(f"cannot carve a dev set out of {n_groups} group(s)")
+    """Split `idx` into (train, dev), group-disjoint and stratified, dev ~ dev_fraction.
+
+    Fewer inner folds (a larger dev set) are used when a class has fewer groups than
+    1 / dev_fraction, so that dev can hold every class.
+    """
+    counts = _class_groups(labels[idx], groups[idx])
+    if len(counts) < 2 or min(counts.values()) < 2:
+        raise DatasetError(
+            f"cannot carve a dev set: it needs 2 groups (subjects, videos or distinct files) "
+            f"per class in the training data, got {_describe(counts)}"
+        )
+    n_splits = min(max(2, round(1 / dev_fraction)), min(counts.values()))
     cv = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "least populated class" is per sample
-        tr, dv = next(cv.split(idx, labels[idx], groups[idx]))
-    return idx[tr], idx[dv]
+        for tr, dv in cv.split(idx, labels[idx], groups[idx]):
+            # the first inner fold whose dev and train both hold every class
+            if len(set(labels[idx[dv]])) == len(set(labels[idx[tr]])) == len(counts):
+                return idx[tr], idx[dv]
+    raise DatasetError(
+        f"cannot carve a dev set holding both classes from {_describe(counts)} groups per class"
+    )
 
 
 def _check_fold(fold: Fold, labels: np.ndarray, groups: np.ndarray) -> Fold:
@@ -221,12 +234,6 @@ def _official_folds(
     if np.any(split == "dev"):
         dev = idx[split == "dev"]
     else:
-        counts = _class_groups(labels[train], groups[train])
-        if len(counts) < 2 or min(counts.values()) < 2:
-            raise DatasetError(
-                f"the official train split cannot give a dev set: it needs 2 groups per class, "
-                f"got {_describe(counts)}"
-            )
         train, dev = _carve_dev(train, labels, groups, dev_fraction, seed)
     return [_check_fold(Fold(0, train, dev, test), labels, groups)]
 
@@ -316,13 +323,6 @@ def cross_dataset_folds(
             f"left out of train and dev",
             stacklevel=2,
         )
-    idx_a = np.flatnonzero(keep)
-    counts = _class_groups(labels[idx_a], groups[idx_a])
-    if len(counts) < 2 or min(counts.values()) < 2:
-        raise DatasetError(
-            f"the training dataset cannot give train and dev sets: it needs 2 groups per "
-            f"class, got {_describe(counts)}"
-        )
-    train, dev = _carve_dev(idx_a, labels, groups, dev_fraction, seed)
+    train, dev = _carve_dev(np.flatnonzero(keep), labels, groups, dev_fraction, seed)
     test = np.arange(len(a), len(a) + len(b))
     return [_check_fold(Fold(0, train, dev, test), labels, groups)]
