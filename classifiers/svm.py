@@ -139,6 +139,9 @@ def _chi2_scale(pipe: Pipeline, F: np.ndarray, max_rows: int = 300) -> float:
     return 1.0 / mean if mean > 0 else 1.0
 
 
+_GAMMA_SCALES = {"rbf": _rbf_scale, "chi2": _chi2_scale}
+
+
 def record_groups(X: Sequence) -> np.ndarray:
     """Group ids for inner CV: from the records if X holds records, else one group per sample."""
     items = list(X)
@@ -152,8 +155,8 @@ class TunedSVM(ClassifierMixin, BaseEstimator):
 
     `kernels`, `C` and `gamma` span the grid (gamma as multipliers of the data-derived scale;
     ignored by linear kernels). With a single candidate no search is run. After `fit`:
-    `best_params_`, `best_score_` (mean inner-CV `scoring`), `cv_results_` (None without search),
-    `features_` and `classifier_`.
+    `best_params_`, `best_score_` (mean inner-CV `scoring`), `cv_results_` (one GridSearchCV
+    `cv_results_` per kernel; None without search), `features_` and `classifier_`.
     """
 
     def __init__(
@@ -181,25 +184,16 @@ class TunedSVM(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def _candidates(self, F: np.ndarray) -> list[dict]:
+        """Per kernel: its pipeline and the classifiers to try in its last step."""
         grid = []
         for kernel in self.kernels:
             pipe = make_classifier(kernel, norm=self.norm, scale=self.scale)
-            if kernel == "rbf":
-                base = _rbf_scale(pipe, F)
-                clfs = [
-                    _final_step(kernel, c, g * base, self.random_state)
-                    for c in self.C
-                    for g in self.gamma
-                ]
-            elif kernel == "chi2":
-                base = _chi2_scale(pipe, F)
-                clfs = [
-                    _final_step(kernel, c, g * base, self.random_state)
-                    for c in self.C
-                    for g in self.gamma
-                ]
+            if kernel in _GAMMA_SCALES:
+                base = _GAMMA_SCALES[kernel](pipe, F)
+                settings = [(c, g * base) for c in self.C for g in self.gamma]
             else:
-                clfs = [_final_step(kernel, c, "scale", self.random_state) for c in self.C]
+                settings = [(c, "scale") for c in self.C]
+            clfs = [_final_step(kernel, c, g, self.random_state) for c, g in settings]
             grid.append({"pipe": pipe, "clf": clfs})
         return grid
 
