@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from features.faces import FaceCropper
 
 from benchmarks.datasets import load_dataset
 from features.colour import ColourLBP, convert
+from features.faces import FaceCropper
 from features.lbp import LBPHistogram
 
 

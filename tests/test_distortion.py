@@ -5,7 +5,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from features.faces import FaceCropper
 
 from benchmarks.datasets import load_dataset
 from features.distortion import (
@@ -16,6 +15,7 @@ from features.distortion import (
     specular_features,
     specular_mask,
 )
+from features.faces import FaceCropper
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from features.faces import FaceCropper
 
 from benchmarks.datasets import load_dataset
+from features.faces import FaceCropper
 from features.fourier import FourierSpectrum, radial_frequency
 
 

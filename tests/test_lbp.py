@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from features.faces import FaceCropper
 from skimage.feature import local_binary_pattern
 
 from benchmarks.datasets import load_dataset
+from features.faces import FaceCropper
 from features.lbp import LBPHistogram, MultiScaleLBP, lbp_histogram, n_bins
 
 
