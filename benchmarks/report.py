@@ -97,6 +97,7 @@ class Provenance(TypedDict, total=False):
 def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
     """Write `data` to `path` through a temporary file in the same folder and `os.replace`."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

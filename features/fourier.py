@@ -23,7 +23,7 @@ from skimage.filters import difference_of_gaussians, window
 from features.cache import FeatureExtractor
 from features.lbp import to_grey
 
-WINDOWS = ("hann", None)
+WINDOWS = ("hann", "none", None)  # "none" (or None): no window; TOML has no null
 _EPS = 1e-12
 
 
@@ -38,7 +38,7 @@ def power_spectrum(grey: np.ndarray, window_name: str | None = "hann") -> np.nda
     """fftshifted power spectrum of a grey image (mean removed, optionally windowed)."""
     img = grey.astype(np.float64)
     img -= img.mean()
-    if window_name is not None:
+    if window_name not in (None, "none"):
         img *= window(window_name, img.shape)
     return np.abs(np.fft.fftshift(np.fft.fft2(img))) ** 2
 
