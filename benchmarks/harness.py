@@ -83,6 +83,15 @@ def _accepts_dev(estimator: BaseEstimator) -> bool:
     return "dev" in inspect.signature(estimator.fit).parameters
 
 
+def fit_estimator(
+    estimator: BaseEstimator, X: np.ndarray, y: np.ndarray, dev: tuple[np.ndarray, np.ndarray]
+) -> BaseEstimator:
+    """Fit on (X, y), passing `dev` on when its fit takes it (CNN early stopping, fusion)."""
+    if _accepts_dev(estimator):
+        return estimator.fit(X, y, dev=dev)
+    return estimator.fit(X, y)
+
+
 def _attack_scores(estimator: BaseEstimator, X: np.ndarray, where: str) -> np.ndarray:
     """1-D finite attack scores of X: decision_function, else predict_proba's attack column."""
     classes = getattr(estimator, "classes_", None)
@@ -163,10 +172,7 @@ def evaluate_method(
         train, dev = np.asarray(fold.train), np.asarray(fold.dev)
         start = time.perf_counter()
         try:
-            if _accepts_dev(est):
-                est.fit(X[train], y[train], dev=(X[dev], y[dev]))
-            else:
-                est.fit(X[train], y[train])
+            fit_estimator(est, X[train], y[train], (X[dev], y[dev]))
         except Exception as e:
             raise HarnessError(f"{where}: fit failed: {type(e).__name__}: {e}") from e
         fit_seconds.append(time.perf_counter() - start)

@@ -43,7 +43,9 @@ class Presentation:
 
     def __post_init__(self) -> None:
         if self.label not in (BONAFIDE, ATTACK):
-            raise ValueError(f"{self.path}: label must be 0 (bona fide) or 1 (attack), got {self.label!r}")
+            raise ValueError(
+                f"{self.path}: label must be 0 (bona fide) or 1 (attack), got {self.label!r}"
+            )
         object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
 
     @property
@@ -87,7 +89,11 @@ class Dataset:
     def with_records(self, records: list[Presentation], skipped: list[Skipped] = ()) -> Dataset:
         """A copy holding `records`, with `skipped` appended to the skip list."""
         return Dataset(
-            self.name, self.root, self.layout, list(records), self.skipped + list(skipped),
+            self.name,
+            self.root,
+            self.layout,
+            list(records),
+            self.skipped + list(skipped),
             self.synthetic,
         )
 

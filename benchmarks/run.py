@@ -29,16 +29,20 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
+import contextlib
+
 from benchmarks.config import Config, ConfigError, Variant, load_config
 from benchmarks.datasets import LAYOUTS, check_dataset, load_dataset
 from benchmarks.datasets.demo import synthetic_demo
 from benchmarks.datasets.seed import SEED_SUBSETS, load_seed600, seed_subset
 from benchmarks.evaluate import evaluate_scores
-from benchmarks.harness import MethodResult, evaluate_method, paired_comparison
+from benchmarks.harness import MethodResult, evaluate_method, fit_estimator, paired_comparison
+from benchmarks.metrics import choose_threshold
 from benchmarks.records import Dataset, DatasetError
 from benchmarks.report import atomic_write, write_ablation, write_comparison
 from benchmarks.scores import read_scores
 from benchmarks.splits import Fold, check_supports, cross_dataset_folds, group_ids, make_folds
+from classifiers.persistence import save_fitted
 from classifiers.registry import METHODS
 from features.faces import FaceCropper, crop_dataset
 
@@ -109,10 +113,8 @@ def _load(path: Path | None, args: argparse.Namespace) -> Dataset:
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in PACKAGES:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
     return out
 
 
@@ -146,6 +148,7 @@ class Experiment:
     config: Config
     progress: bool
     key: str  # names the data and folds: a state file made for other data is never reused
+    cross_dataset: bool = False  # the test part is another dataset (never trained on)
 
     def run(self, method: str, params: dict[str, Any], label: str | None = None) -> MethodResult:
         """Evaluate one method, or reload it when a finished run with the same key exists."""
@@ -304,7 +307,8 @@ def _compare(
     for c in comparisons:
         print(
             f"{c['a']} vs {c['b']}: ACER difference {100 * c['difference']:+.2f} points "
-            f"[{100 * c['difference_ci'][0]:+.2f}, {100 * c['difference_ci'][1]:+.2f}]: {c['verdict']}"
+            f"[{100 * c['difference_ci'][0]:+.2f}, {100 * c['difference_ci'][1]:+.2f}]: "
+            f"{c['verdict']}"
         )
     write_comparison(
         exp.out,
@@ -326,7 +330,8 @@ def _restricted(exp: Experiment, variant: Variant, dataset: Dataset) -> Experime
     if variant.seed_subset is not None:
         if dataset.name != "seed600" or variant.seed_subset not in SEED_SUBSETS:
             raise ConfigError(
-                f"variant {variant.label!r}: seed_subset needs seed600 and one of {sorted(SEED_SUBSETS)}"
+                f"variant {variant.label!r}: seed_subset needs seed600 and one of "
+                f"{sorted(SEED_SUBSETS)}"
             )
         ids = {r.id for r in seed_subset(dataset, variant.seed_subset).records}
         keep = np.array([r.id in ids for r in exp.records])
@@ -362,6 +367,41 @@ def _ablations(exp: Experiment, names: Sequence[str], dataset: Dataset) -> None:
             print(f"[{name}] {v.label:<20} " + _summary_line(result))
             rows.append({**result.to_dict(), "name": v.label, "variant": v.label})
         write_ablation(exp.out / "ablations", name, rows, ab.variable)
+
+
+def _save_models(exp: Experiment, methods: Sequence[str]) -> None:
+    """Fit each method once more for deployment and save it with its dev threshold.
+
+    It trains on fold 0's train and test parts (in a cross-dataset run, on the training
+    dataset's train part only) and fixes the threshold on fold 0's dev part, which is
+    group-disjoint from both. The fitted estimator holds its own crop settings.
+    """
+    fold = exp.folds[0]
+    X = np.array(exp.records, dtype=object)
+    y = np.array([r.label for r in exp.records])
+    train = fold.train if exp.cross_dataset else np.concatenate([fold.train, fold.test])
+    dev = (X[fold.dev], y[fold.dev])
+    for name in methods:
+        spec = METHODS[name]
+        params = exp.config.method_params(name)
+        estimator = fit_estimator(spec.build(**params), X[train], y[train], dev)
+        dev_scores = np.asarray(estimator.decision_function(dev[0]), dtype=float)
+        types = [r.attack_type for r in dev[0]]
+        threshold = choose_threshold(dev_scores, dev[1], types, exp.config.criterion)
+        path = save_fitted(
+            exp.out / "models" / name,
+            estimator,
+            threshold,
+            {
+                "method": name,
+                "family": spec.family,
+                "params": params,
+                "criterion": exp.config.criterion,
+                "dataset": exp.name,
+                "seed": exp.config.seed,
+            },
+        )
+        print(f"saved {name} (threshold {threshold:.4g}) -> {path}")
 
 
 def _slug(text: str) -> str:
@@ -447,7 +487,7 @@ def _in_dataset(args: argparse.Namespace, cfg: Config, ablations: list[str], sta
     )
     _ablations(exp, ablations, dataset)
     if args.save_models:
-        _save_models(exp, dataset)
+        _save_models(exp, cfg.methods)
 
 
 def _cross_dataset(args: argparse.Namespace, cfg: Config, started: str) -> None:
@@ -479,6 +519,7 @@ def _cross_dataset(args: argparse.Namespace, cfg: Config, started: str) -> None:
             cfg,
             not args.no_progress,
             _digest([combined.content_hash(), [(f.train, f.dev, f.test) for f in folds]]),
+            cross_dataset=True,
         )
         print(f"train {train.name} ({len(train)}) -> test {test.name} ({len(test)}) -> {out}")
         stats = {"train": train_stats, "test": test_stats}
@@ -490,8 +531,8 @@ def _cross_dataset(args: argparse.Namespace, cfg: Config, started: str) -> None:
             started,
             f"Cross-dataset: train {train.name} -> test {test.name}",
         )
-        if args.save_models:
-            _save_models(exp, combined)
+    if args.save_models:  # trained on the same train/dev part of A whatever B was
+        _save_models(exp, cfg.methods)
 
 
 if __name__ == "__main__":

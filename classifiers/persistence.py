@@ -160,3 +160,41 @@ def load_model(path: Path | str) -> SavedModel:
         versions=header.get("versions", {}),
         created=header.get("created", ""),
     )
+
+
+MODEL_FILE = "model.joblib"
+KERAS_FILE = "model.keras"
+
+
+def save_fitted(
+    folder: Path | str, estimator: Any, threshold: float, params: dict[str, Any]
+) -> Path:
+    """Save any fitted method into `folder`; return the file to pass to `load_fitted`.
+
+    A CNN (an estimator with its own `save`/`load`) is stored in Keras' native format with its
+    threshold; everything else, hybrids holding a CNN included, as a `save_model` file.
+    """
+    folder = Path(folder)
+    if hasattr(estimator, "save") and hasattr(type(estimator), "load"):
+        estimator.threshold_ = float(threshold)
+        estimator.save(folder / KERAS_FILE)
+        return folder / KERAS_FILE
+    return save_model(folder / MODEL_FILE, estimator, threshold, params)
+
+
+def load_fitted(path: Path | str) -> SavedModel:
+    """Load what `save_fitted` wrote: the folder, its `model.keras` or its `model.joblib`."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / KERAS_FILE if (path / KERAS_FILE).is_file() else path / MODEL_FILE
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    if path.suffix == ".keras":
+        from classifiers.cnn.estimator import CNNClassifier
+
+        try:
+            est = CNNClassifier.load(path)
+        except (OSError, ValueError) as e:
+            raise ModelFileError(f"{path}: cannot load the Keras model: {e}") from None
+        return SavedModel(est, float(est.threshold_), est.get_params())
+    return load_model(path)

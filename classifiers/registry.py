@@ -1,4 +1,4 @@
-"""Every named method the benchmark can run: handcrafted + SVM, the metadata audit, CNNs, hybrids."""
+"""Every named method the benchmark runs: handcrafted + SVM, the metadata audit, CNNs, hybrids."""
 
 from __future__ import annotations
 
