@@ -1,0 +1,282 @@
+"""`CNNClassifier`: a Keras CNN behind the scikit-learn estimator API, over presentation records.
+
+The harness treats it exactly like an SVM pipeline: `fit(X, y, dev=(X_dev, y_dev))` crops the
+faces (`features.faces.FaceCropper`, cached on disk), trains with early stopping and best-weights
+restore on the DEVELOPMENT loss (never test), and `decision_function(X)` returns attack scores
+(the logit of P(attack); higher = more likely an attack).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.validation import check_is_fitted
+
+from classifiers.cnn.models import ARCHITECTURES, EMBEDDING, LOGIT
+from classifiers.cnn.training import image_dataset, seed_augmentation, set_global_seed
+
+FORMAT_VERSION = 1
+MEMO_SIZE = 8
+# Fitted models of this process by training-run key (see `reuse_fits`), most recent last.
+_FITTED: OrderedDict[str, tuple[keras.Model, dict[str, list[float]]]] = OrderedDict()
+
+
+class CNNClassifier(ClassifierMixin, BaseEstimator):
+    """Binary PAD CNN (label 1 = attack) trained from face crops of presentation records.
+
+    Parameters
+    ----------
+    architecture : "livenessnet" or "seed-cnn" (see `classifiers.cnn.models`).
+    input_size : side of the square face crop fed to the network (64 on CPU; the seed used 150).
+    crop_scale, crop_mode : passed to `FaceCropper(size=input_size, scale=..., mode=...)`.
+    augment : apply the seed project's augmentation (`SEED_AUGMENTATION`) during training.
+    epochs : cap on training epochs. patience : early-stopping patience (epochs without a lower
+        dev loss); the weights of the best dev-loss epoch are restored at the end.
+    lr_patience : epochs without improvement before the learning rate is halved (ReduceLROnPlateau
+        on dev loss, or on training loss when no dev set is given).
+    class_weight : "balanced" (inverse class frequency; all 1 for balanced data) or None.
+    seed : seeds Python, NumPy, TensorFlow, augmentation and shuffling; with op determinism the same
+        seed gives the same scores on the same machine and software versions.
+    reuse_fits : a fit with the same parameters on the same train and dev crops and labels reuses
+        the model trained earlier in this process (the last `MEMO_SIZE` fits) instead of training
+        again. Training is deterministic, so these are the weights retraining would give; it
+        spares the hybrids a second training of the CNN the benchmark has already trained
+        (their fit time then excludes it: `reused_fit_` says so).
+
+    X is an array of `Presentation` records, or already-cropped uint8 images (N, s, s, 3).
+    """
+
+    def __init__(
+        self,
+        architecture: str = "livenessnet",
+        input_size: int = 64,
+        crop_scale: float = 1.5,
+        crop_mode: str = "face",
+        augment: bool = True,
+        epochs: int = 15,
+        batch_size: int = 32,
+        learning_rate: float = 1e-3,
+        patience: int = 5,
+        lr_patience: int = 2,
+        class_weight: str | None = "balanced",
+        seed: int = 0,
+        reuse_fits: bool = True,
+        verbose: int = 0,
+    ) -> None:
+        self.architecture = architecture
+        self.input_size = input_size
+        self.crop_scale = crop_scale
+        self.crop_mode = crop_mode
+        self.augment = augment
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.patience = patience
+        self.lr_patience = lr_patience
+        self.class_weight = class_weight
+        self.seed = seed
+        self.reuse_fits = reuse_fits
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ input
+    def _images(self, X: Any) -> np.ndarray:
+        """Face crops (N, s, s, 3) uint8 for records, or validated pre-cropped images."""
+        s = self.input_size
+        if isinstance(X, np.ndarray) and X.ndim == 4:
+            if X.shape[1:] != (s, s, 3) or X.dtype != np.uint8:
+                raise ValueError(
+                    f"image array must be uint8 of shape (N, {s}, {s}, 3) for input_size={s}, "
+                    f"got {X.dtype} {X.shape}"
+                )
+            return X
+        from features.faces import FaceCropper
+
+        return FaceCropper(size=s, scale=self.crop_scale, mode=self.crop_mode).transform(X)
+
+    @staticmethod
+    def _labels(y: Sequence[int], n: int, what: str) -> np.ndarray:
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != n:
+            raise ValueError(f"{what}: expected {n} labels in a 1-D array, got shape {y.shape}")
+        if not np.isin(y, (0, 1)).all():
+            raise ValueError(
+                f"{what}: labels must be 0 (bona fide) or 1 (attack), got {np.unique(y)}"
+            )
+        return y.astype("int64")
+
+    # ------------------------------------------------------------------ training
+    def fit(
+        self, X: Any, y: Sequence[int], dev: tuple[Any, Sequence[int]] | None = None
+    ) -> CNNClassifier:
+        """Train on (X, y); `dev=(X_dev, y_dev)` drives early stopping and the LR schedule."""
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"unknown architecture {self.architecture!r}; choose from {sorted(ARCHITECTURES)}"
+            )
+        if self.class_weight not in ("balanced", None):
+            raise ValueError(f"class_weight must be 'balanced' or None, got {self.class_weight!r}")
+        images = self._images(X)
+        y = self._labels(y, len(images), "training labels")
+        if len(np.unique(y)) < 2:
+            raise ValueError("training labels hold one class only; a PAD classifier needs both")
+        dev_images = dev_y = None
+        if dev is not None:
+            dev_images = self._images(dev[0])
+            dev_y = self._labels(dev[1], len(dev_images), "development labels")
+        key = self._fit_key(images, y, dev_images, dev_y)
+        self.reused_fit_ = self.reuse_fits and key in _FITTED
+        if self.reused_fit_:
+            _FITTED.move_to_end(key)
+            model, history = _FITTED[key]
+        else:
+            model, history = self._train(images, y, dev_images, dev_y)
+            if self.reuse_fits:
+                _FITTED[key] = (model, history)
+                while len(_FITTED) > MEMO_SIZE:
+                    _FITTED.popitem(last=False)
+        monitor = "val_loss" if dev is not None else "loss"
+        self.history_ = {k: list(v) for k, v in history.items()}
+        self.n_epochs_ = len(history[monitor])
+        self.best_epoch_ = int(np.argmin(history[monitor])) + 1
+        self._set_model(model)
+        self.threshold_ = 0.0  # logit 0 = P(attack) 0.5; the harness picks its own on dev scores
+        return self
+
+    def _fit_key(self, *arrays: np.ndarray | None) -> str:
+        """Identifies a training run: parameters that shape it, data, labels, TF version."""
+        params = {k: v for k, v in self.get_params().items() if k not in ("reuse_fits", "verbose")}
+        h = hashlib.sha256(
+            json.dumps([params, tf.__version__], sort_keys=True, default=str).encode()
+        )
+        for a in arrays:
+            h.update(b"none" if a is None else f"{a.dtype}{a.shape}".encode() + a.tobytes())
+        return h.hexdigest()
+
+    def _train(
+        self,
+        images: np.ndarray,
+        y: np.ndarray,
+        dev_images: np.ndarray | None,
+        dev_y: np.ndarray | None,
+    ) -> tuple[keras.Model, dict[str, list[float]]]:
+        set_global_seed(self.seed)
+        augmentation = seed_augmentation(self.seed) if self.augment else None
+        model = ARCHITECTURES[self.architecture](self.input_size, augmentation)
+        model.compile(
+            optimizer=keras.optimizers.Adam(self.learning_rate), loss="binary_crossentropy"
+        )
+        dev_ds = None if dev_images is None else image_dataset(dev_images, dev_y, batch_size=256)
+        monitor = "loss" if dev_ds is None else "val_loss"
+        callbacks = [
+            keras.callbacks.ReduceLROnPlateau(
+                monitor, factor=0.5, patience=self.lr_patience, min_lr=1e-5
+            )
+        ]
+        if dev_ds is not None:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor, patience=self.patience, restore_best_weights=True
+                )
+            )
+        weights = compute_sample_weight(self.class_weight, y) if self.class_weight else None
+        train_ds = image_dataset(images, y, weights, self.batch_size, shuffle_seed=self.seed)
+        history = model.fit(
+            train_ds,
+            validation_data=dev_ds,
+            epochs=self.epochs,
+            callbacks=callbacks,
+            shuffle=False,  # the dataset reshuffles itself, seeded
+            verbose=self.verbose,
+        )
+        return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+    def _set_model(self, model: keras.Model) -> None:
+        self.model_ = model
+        self.classes_ = np.array([0, 1])
+        self.scorer_ = keras.Model(model.inputs, model.get_layer(LOGIT).output)
+        self.embedder_ = keras.Model(model.inputs, model.get_layer(EMBEDDING).output)
+
+    # ------------------------------------------------------------------ scoring
+    def _run(self, net: keras.Model, X: Any) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        return np.asarray(net.predict(image_dataset(self._images(X), batch_size=256), verbose=0))
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Attack scores: the logit of P(attack), shape (N,) float64."""
+        return self._run(self.scorer_, X)[:, 0].astype("float64")
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Columns [P(bona fide), P(attack)]."""
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: Any) -> np.ndarray:
+        """1 (attack) where the attack score reaches `threshold_`, else 0."""
+        return (self.decision_function(X) >= self.threshold_).astype("int64")
+
+    def embed(self, X: Any) -> np.ndarray:
+        """Penultimate-layer activations (the `embedding` layer), shape (N, d)."""
+        return self._run(self.embedder_, X).astype("float64")
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write `path` (native .keras model) and `path` with suffix .json (params, threshold).
+
+        Both files are written atomically. Returns the .json path.
+        """
+        check_is_fitted(self, "model_")
+        path = Path(path)
+        if path.suffix != ".keras":
+            raise ValueError(f"{path}: the model file name must end in .keras")
+        meta = {
+            "format": FORMAT_VERSION,
+            "estimator": type(self).__name__,
+            "params": self.get_params(),
+            "threshold": float(self.threshold_),
+            "best_epoch": self.best_epoch_,
+            "n_epochs": self.n_epochs_,
+            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".keras", dir=path.parent)
+        os.close(fd)
+        try:
+            self.model_.save(tmp)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        meta_path = path.with_suffix(".json")
+        fd, tmp = tempfile.mkstemp(suffix=".json", dir=path.parent)
+        with os.fdopen(fd, "w") as f:
+            json.dump(meta, f, indent=2)
+        os.replace(tmp, meta_path)
+        return meta_path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> CNNClassifier:
+        """Load a model written by `save` (Keras safe mode on: no arbitrary code is run)."""
+        path = Path(path)
+        meta_path = path.with_suffix(".json")
+        if not path.is_file() or not meta_path.is_file():
+            raise FileNotFoundError(f"{path}: need both the .keras model and its .json beside it")
+        meta = json.loads(meta_path.read_text())
+        if meta.get("estimator") != cls.__name__ or meta.get("format") != FORMAT_VERSION:
+            raise ValueError(f"{meta_path}: not a {cls.__name__} file of format {FORMAT_VERSION}")
+        est = cls(**meta["params"])
+        est._set_model(keras.models.load_model(path, compile=False, safe_mode=True))
+        est.threshold_ = meta["threshold"]
+        est.best_epoch_ = meta["best_epoch"]
+        est.n_epochs_ = meta["n_epochs"]
+        return est

@@ -1,0 +1,97 @@
+"""Training plumbing shared by the CNN wrappers: seeding, augmentation, tf.data input."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+# The original project's ImageDataGenerator settings (600-image notebook): rotation_range=20,
+# width_shift_range=0.1, height_shift_range=0.2, shear_range=0.2, zoom_range=0.2,
+# horizontal_flip=True, fill_mode="nearest". ImageDataGenerator's shear_range is an angle
+# in DEGREES, so the seed's shear is at most 0.2 degrees; Keras 3's RandomShear takes a
+# shear factor (a fraction of the image), hence tan(0.2 degrees) here.
+SEED_AUGMENTATION = {
+    "rotation_deg": 20.0,
+    "width_shift": 0.1,
+    "height_shift": 0.2,
+    "shear_deg": 0.2,
+    "zoom": 0.2,
+    "horizontal_flip": True,
+}
+
+
+def set_global_seed(seed: int) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras, and make TensorFlow ops deterministic.
+
+    Op determinism is a process-wide TensorFlow switch: once on, it stays on.
+    """
+    keras.utils.set_random_seed(int(seed))
+    tf.config.experimental.enable_op_determinism()
+
+
+def seed_augmentation(seed: int, **overrides: float | bool) -> keras.Sequential:
+    """The seed project's augmentation as Keras preprocessing layers (active in training only).
+
+    `overrides` replace entries of `SEED_AUGMENTATION` (e.g. ``zoom=0.1``).
+    """
+    unknown = set(overrides) - set(SEED_AUGMENTATION)
+    if unknown:
+        raise ValueError(
+            f"unknown augmentation setting(s) {sorted(unknown)}; known: {sorted(SEED_AUGMENTATION)}"
+        )
+    cfg = {**SEED_AUGMENTATION, **overrides}
+    fill = {"fill_mode": "nearest"}
+    stack: list[keras.Layer] = []
+    if cfg["horizontal_flip"]:
+        stack.append(layers.RandomFlip("horizontal", seed=seed, name="flip"))
+    if cfg["rotation_deg"]:
+        stack.append(
+            layers.RandomRotation(
+                cfg["rotation_deg"] / 360.0, seed=seed + 1, name="rotation", **fill
+            )
+        )
+    if cfg["width_shift"] or cfg["height_shift"]:
+        stack.append(
+            layers.RandomTranslation(
+                cfg["height_shift"], cfg["width_shift"], seed=seed + 2, name="shift", **fill
+            )
+        )
+    if cfg["shear_deg"]:
+        shear = math.tan(math.radians(cfg["shear_deg"]))
+        stack.append(layers.RandomShear(shear, shear, seed=seed + 3, name="shear", **fill))
+    if cfg["zoom"]:
+        stack.append(
+            layers.RandomZoom(cfg["zoom"], cfg["zoom"], seed=seed + 4, name="zoom", **fill)
+        )
+    return keras.Sequential(stack, name="augmentation")
+
+
+def image_dataset(
+    images: np.ndarray,
+    labels: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
+    batch_size: int = 32,
+    shuffle_seed: int | None = None,
+) -> tf.data.Dataset:
+    """Batches of uint8 crops rescaled to [0, 1] (plus labels and sample weights when given).
+
+    Shuffles every epoch, reproducibly, when `shuffle_seed` is given.
+    """
+    parts: tuple = (images,)
+    if labels is not None:
+        parts += (labels.astype("float32").reshape(-1, 1),)
+    if weights is not None:
+        parts += (weights.astype("float32"),)
+    ds = tf.data.Dataset.from_tensor_slices(parts if len(parts) > 1 else images)
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
+
+    def rescale(x, *rest):
+        x = tf.cast(x, tf.float32) / 255.0
+        return (x, *rest) if rest else x
+
+    return ds.batch(batch_size).map(rescale).prefetch(tf.data.AUTOTUNE)
