@@ -1,0 +1,301 @@
+"""`--save-models` then `python -m classifiers.predict` on real seed600 files, folders, a video
+written here, and bad files; a CNN saved natively by a cross-dataset run.
+
+Every row's decision must be the stored development threshold applied to its score
+(attack when score >= threshold); a bad file gets its own error line, the others are still
+scored, and the exit code is 1 at the end; a file that is not a model is refused with exit 2.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from benchmarks.datasets.msu import sample_frames
+from benchmarks.run import main as run_main
+from classifiers.persistence import load_fitted, read_header
+from classifiers.predict import main as predict_main
+from features.images import read_image
+
+REPO = Path(__file__).resolve().parents[1]
+FAST_CONFIG = """
+[protocol]
+n_boot = 100
+
+[params.lbp-lr]
+C = [1.0]
+inner_splits = 2
+"""
+UNSEEN = ("Live/30.jpg", "Spoof/30.jpg")  # not in the training subset below
+
+
+def capture(fn, argv: list[object]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = fn([str(a) for a in argv])
+        except SystemExit as e:
+            code = e.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def predict_json(model: Path, *inputs: object) -> tuple[int, list[dict], str]:
+    code, out, err = capture(predict_main, ["--model", model, *inputs, "--json"])
+    return code, [json.loads(line) for line in out.splitlines()], err
+
+
+def assert_decisions_follow_threshold(rows: list[dict], threshold: float) -> None:
+    assert rows
+    for row in rows:
+        assert math.isfinite(row["score"])
+        expected = "attack" if row["score"] >= threshold else "bonafide"
+        assert row["decision"] == expected, row
+        assert row["face_found"] in (True, False)
+
+
+def link_subset(root: Path, source: Path, picks: dict[str, list[str]]) -> Path:
+    """A class-folder dataset of symlinks to real files (nothing is copied)."""
+    for folder, names in picks.items():
+        (root / folder).mkdir(parents=True)
+        for name in names:
+            (root / folder / name).symlink_to(source / folder / name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def seed_subset(seed600_dir, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("predict-data") / "seed600-subset"
+    live = [f"{i}.jpg" for i in range(1, 26)]
+    spoof = [f"{i}.jpg" for i in range(186, 211)]
+    return link_subset(root, seed600_dir, {"Live": live, "Spoof": spoof})
+
+
+@pytest.fixture(scope="module")
+def saved(seed_subset, tmp_path_factory) -> tuple[Path, str]:
+    """Models saved by a run on 50 real images; returns the models folder and the run's stdout."""
+    tmp = tmp_path_factory.mktemp("predict-run")
+    (tmp / "fast.toml").write_text(FAST_CONFIG, encoding="utf-8")
+    code, out, err = capture(
+        run_main,
+        [
+            "--data",
+            seed_subset,
+            "--methods",
+            "metadata-audit",
+            "lbp-lr",
+            "--folds",
+            2,
+            "--save-models",
+            "--out",
+            tmp / "out",
+            "--no-progress",
+            "--config",
+            tmp / "fast.toml",
+        ],
+    )
+    assert code == 0, err
+    return tmp / "out" / "models", out
+
+
+@pytest.fixture(scope="module")
+def lbp_model(saved) -> Path:
+    return saved[0] / "lbp-lr" / "model.joblib"
+
+
+@pytest.fixture(scope="module")
+def video(seed600_dir, tmp_path_factory) -> Path:
+    """A 6-frame MJPEG video of a real bona fide face, slightly shifted from frame to frame."""
+    path = tmp_path_factory.mktemp("video") / "clip.avi"
+    face = cv2.cvtColor(read_image(seed600_dir / "Live" / "30.jpg"), cv2.COLOR_RGB2BGR)
+    face = cv2.resize(face, (160, 160), interpolation=cv2.INTER_AREA)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (160, 160))
+    assert writer.isOpened()
+    for k in range(6):
+        writer.write(np.roll(face, 2 * k, axis=1))
+    writer.release()
+    return path
+
+
+def test_save_models_stores_each_method_with_its_dev_threshold(saved, seed600_dir):
+    models, stdout = saved
+    for method in ("metadata-audit", "lbp-lr"):
+        path = models / method / "model.joblib"
+        header = read_header(path)
+        assert header["params"]["method"] == method
+        assert header["params"]["dataset"] == "seed600-subset"
+        assert math.isfinite(header["threshold"])
+        assert f"saved {method} (threshold {header['threshold']:.4g})" in stdout
+        model = load_fitted(models / method)  # the folder is enough
+        assert model.threshold == header["threshold"]
+
+
+def test_predict_real_images_as_json_lines(lbp_model, seed600_dir):
+    threshold = read_header(lbp_model)["threshold"]
+    files = [seed600_dir / f for f in UNSEEN]
+    code, rows, err = predict_json(lbp_model, *files)
+    assert code == 0, err
+    assert [r["file"] for r in rows] == [str(f) for f in files]
+    assert_decisions_follow_threshold(rows, threshold)
+    assert all(set(r) == {"file", "score", "decision", "face_found"} for r in rows)
+
+
+def test_predict_table_output(lbp_model, seed600_dir):
+    code, out, err = capture(predict_main, ["--model", lbp_model, seed600_dir / UNSEEN[0]])
+    assert code == 0, err
+    header, line = out.splitlines()
+    assert header.split() == ["file", "score", "decision", "face"]
+    name, score, decision, face = line.split()
+    assert name == str(seed600_dir / UNSEEN[0])
+    threshold = read_header(lbp_model)["threshold"]
+    assert decision == ("attack" if float(score) >= threshold else "bonafide")
+    assert face in ("yes", "no")
+
+
+def test_predict_a_folder_scores_every_image_below_it(lbp_model, seed600_dir, tmp_path):
+    folder = tmp_path / "inbox"
+    (folder / "more").mkdir(parents=True)
+    (folder / "a.jpg").symlink_to(seed600_dir / "Live" / "31.jpg")
+    (folder / "b.jpg").symlink_to(seed600_dir / "Spoof" / "31.jpg")
+    (folder / "more" / "c.jpg").symlink_to(seed600_dir / "Spoof" / "32.jpg")
+    (folder / "notes.txt").write_text("not an image, not scored\n")
+    code, rows, err = predict_json(lbp_model, folder)
+    assert code == 0, err
+    assert [r["file"] for r in rows] == [
+        str(folder / "a.jpg"),
+        str(folder / "b.jpg"),
+        str(folder / "more" / "c.jpg"),
+    ]
+    assert_decisions_follow_threshold(rows, read_header(lbp_model)["threshold"])
+
+
+def test_predict_a_video_gives_frame_rows_and_a_video_row(lbp_model, video):
+    threshold = read_header(lbp_model)["threshold"]
+    code, rows, err = predict_json(lbp_model, video, "--frames", 3)
+    assert code == 0, err
+    frames = [r for r in rows if r.get("level") == "frame"]
+    videos = [r for r in rows if r.get("level") == "video"]
+    assert len(rows) == 4 and len(videos) == 1
+    assert [r["frame"] for r in frames] == sample_frames(6, frames_per_video=3)
+    assert all(r["file"] == str(video) for r in rows)
+    assert_decisions_follow_threshold(rows, threshold)
+    (summary,) = videos
+    assert math.isclose(summary["score"], np.mean([r["score"] for r in frames]), rel_tol=1e-12)
+    assert summary["face_found"] == any(r["face_found"] for r in frames)
+
+
+def test_bad_files_get_an_error_line_and_the_others_are_still_scored(
+    lbp_model, seed600_dir, tmp_path
+):
+    zero = tmp_path / "zero.jpg"
+    zero.write_bytes(b"")
+    text = tmp_path / "text.jpg"
+    text.write_text("this is not a JPEG")
+    missing = tmp_path / "missing.jpg"
+    broken_video = tmp_path / "broken.mp4"
+    broken_video.write_bytes(b"\x00" * 64)
+    good = seed600_dir / UNSEEN[1]
+    bad = [zero, text, missing, broken_video]
+    code, out, err = capture(
+        predict_main, ["--model", lbp_model, zero, text, good, missing, broken_video]
+    )
+    assert code == 1
+    assert str(good) in out  # scored although bad files came before and after it
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == len(bad)
+    for path, line in zip(bad, errors, strict=True):
+        assert str(path) in line
+    assert "4 file(s) could not be scored" in err
+    assert "Traceback" not in err
+
+    code, rows, _ = predict_json(lbp_model, zero, good)
+    assert code == 1
+    assert rows[0]["file"] == str(zero) and rows[0]["error"]
+    assert "score" not in rows[0]
+    assert_decisions_follow_threshold(rows[1:], read_header(lbp_model)["threshold"])
+
+
+@pytest.mark.parametrize("kind", ["image", "text", "folder", "keras-junk"])
+def test_a_file_that_is_not_a_model_is_refused_with_exit_2(kind, seed600_dir, tmp_path):
+    if kind == "image":
+        model = seed600_dir / UNSEEN[0]
+    elif kind == "text":
+        model = tmp_path / "model.joblib"
+        model.write_text('{"format": "something else"}\n')
+    elif kind == "folder":
+        model = tmp_path  # no model.joblib or model.keras inside
+    else:
+        model = tmp_path / "model.keras"
+        model.write_bytes(b"PK not really a zip")
+        model.with_suffix(".json").write_text("{}")
+    code, out, err = capture(predict_main, ["--model", model, seed600_dir / UNSEEN[0]])
+    assert code == 2
+    assert err.startswith("error: ") and str(model) in err
+    assert out == ""  # refused before any row (or table header) is printed
+
+
+def test_predict_module_entry_point(lbp_model, seed600_dir):
+    res = subprocess.run(
+        [sys.executable, "-m", "classifiers.predict", "--model", str(lbp_model), "--json"]
+        + [str(seed600_dir / f) for f in UNSEEN],
+        cwd=REPO,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [r["file"] for r in rows] == [str(seed600_dir / f) for f in UNSEEN]
+    assert_decisions_follow_threshold(rows, read_header(lbp_model)["threshold"])
+
+
+def test_cnn_saved_by_a_cross_dataset_run_predicts(seed_subset, nuaa_dir, tmp_path, seed600_dir):
+    """The one CNN test: LivenessNet (1 epoch, 32 px), trained on seed600, saved natively."""
+    nuaa = link_subset(
+        tmp_path / "nuaa-subset",
+        nuaa_dir,
+        {
+            c: sorted(p.name for p in (nuaa_dir / c).glob("*.jpg"))[::40][:8]
+            for c in ("live", "spoof")
+        },
+    )
+    config = tmp_path / "cnn.toml"
+    config.write_text(FAST_CONFIG + "\n[params.livenessnet]\nepochs = 1\ninput_size = 32\n")
+    out = tmp_path / "out"
+    code, stdout, err = capture(
+        run_main,
+        [
+            "--train-data",
+            seed_subset,
+            "--test-data",
+            nuaa,
+            "--methods",
+            "livenessnet",
+            "--save-models",
+            "--out",
+            out,
+            "--no-progress",
+            "--config",
+            config,
+        ],
+    )
+    assert code == 0, err
+    doc = json.loads((out / "comparison.json").read_text(encoding="utf-8"))
+    assert [m["family"] for m in doc["methods"]] == ["cnn"]
+    model_dir = out / "models" / "livenessnet"
+    threshold = json.loads((model_dir / "model.json").read_text())["threshold"]
+    code, rows, err = predict_json(model_dir, *(seed600_dir / f for f in UNSEEN))
+    assert code == 0, err
+    assert len(rows) == 2
+    assert_decisions_follow_threshold(rows, threshold)
