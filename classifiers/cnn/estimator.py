@@ -28,7 +28,7 @@ from classifiers.cnn.models import ARCHITECTURES, EMBEDDING, LOGIT
 from classifiers.cnn.training import image_dataset, seed_augmentation, set_global_seed
 
 FORMAT_VERSION = 1
-MEMO_SIZE = 8
+MEMO_SIZE = 16
 # Fitted models of this process by training-run key (see `reuse_fits`), most recent last.
 _FITTED: OrderedDict[str, tuple[keras.Model, dict[str, list[float]]]] = OrderedDict()
 

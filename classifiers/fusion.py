@@ -1,0 +1,222 @@
+"""Classical-plus-deep hybrids: score-level fusion, and CNN embeddings fed to an SVM.
+
+- `ScoreFusion` fits its base estimators on TRAIN, scores the DEVELOPMENT set with them, and
+  learns the fusion from those dev scores only: z-normalisation statistics ("zmean": mean of
+  z-normalised scores) or a logistic-regression stacker ("stacking"). Test data never reach
+  `fit` (the harness passes train and dev only), so test labels cannot shape the fusion.
+  Note: the harness also picks its decision threshold on the same dev scores, so a stacker's
+  dev scores are in-sample for it; the threshold may be slightly optimistic on dev.
+- `DeepFeatureSVM` trains a CNN on train (dev for early stopping only), then fits an RBF SVM
+  on the penultimate-layer embeddings of the TRAINING images.
+All scores are attack scores (higher = more likely an attack).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+from sklearn.utils.validation import check_is_fitted
+
+from classifiers.cnn import build_cnn
+from classifiers.cnn.estimator import CNNClassifier
+from classifiers.methods import Method, build_method
+
+FUSION_METHODS = ("zmean", "stacking")
+
+
+def accepts_dev(estimator: BaseEstimator) -> bool:
+    """Does `estimator.fit` take a `dev` keyword (as the harness checks)?"""
+    return "dev" in inspect.signature(estimator.fit).parameters
+
+
+def attack_scores(estimator: BaseEstimator, X: Any) -> np.ndarray:
+    """1-D attack scores: decision_function, else the attack column of predict_proba."""
+    if hasattr(estimator, "decision_function"):
+        return np.asarray(estimator.decision_function(X), dtype=float).ravel()
+    return np.asarray(estimator.predict_proba(X), dtype=float)[:, 1]
+
+
+def _check_dev(dev: Any, who: str) -> tuple[Any, np.ndarray]:
+    if dev is None:
+        raise ValueError(
+            f"{who} needs dev=(X_dev, y_dev): it is fitted on development scores only, never test"
+        )
+    X_dev, y_dev = dev
+    y_dev = np.asarray(y_dev)
+    if len(X_dev) != len(y_dev):
+        raise ValueError(f"{who}: dev has {len(X_dev)} items but {len(y_dev)} labels")
+    return X_dev, y_dev
+
+
+class ScoreFusion(ClassifierMixin, BaseEstimator):
+    """Score-level fusion of several estimators over the same X (e.g. an SVM and a CNN).
+
+    estimators : list of (name, estimator) pairs. method : "zmean" (mean of per-method
+    z-scores, statistics from dev scores) or "stacking" (logistic regression on the dev
+    z-scores, with inverse-frequency class weights; `C` is its inverse regularisation).
+    After fit: `estimators_` (fitted clones), `mean_`, `scale_` (per-method dev score mean
+    and std), `stacker_` (stacking only), `weights_` (the fused score's weight per method).
+    """
+
+    def __init__(
+        self, estimators: Sequence[tuple[str, BaseEstimator]], method: str = "zmean", C: float = 1.0
+    ) -> None:
+        self.estimators = estimators
+        self.method = method
+        self.C = C
+
+    def fit(
+        self, X: Any, y: Sequence[int], dev: tuple[Any, Sequence[int]] | None = None
+    ) -> ScoreFusion:
+        """Fit every base estimator on (X, y), then the fusion on their scores of `dev`."""
+        if self.method not in FUSION_METHODS:
+            raise ValueError(f"unknown fusion method {self.method!r}; choose from {FUSION_METHODS}")
+        names = [name for name, _ in self.estimators]
+        if len(names) < 2 or len(set(names)) != len(names):
+            raise ValueError(
+                f"ScoreFusion needs at least two uniquely named estimators, got {names}"
+            )
+        X_dev, y_dev = _check_dev(dev, "ScoreFusion")
+        self.estimators_ = []
+        for name, est in self.estimators:
+            fitted = clone(est)
+            if accepts_dev(fitted):
+                fitted.fit(X, y, dev=(X_dev, y_dev))
+            else:
+                fitted.fit(X, y)
+            self.estimators_.append((name, fitted))
+        S = self.base_scores(X_dev)
+        self.mean_ = S.mean(axis=0)
+        std = S.std(axis=0)
+        self.scale_ = np.where(std > 0, std, 1.0)
+        if self.method == "stacking":
+            if np.unique(y_dev).size < 2:
+                raise ValueError("ScoreFusion(stacking): the dev labels hold one class only")
+            self.stacker_ = LogisticRegression(C=self.C, class_weight="balanced")
+            self.stacker_.fit(self._z(S), y_dev)
+            self.weights_ = self.stacker_.coef_[0].copy()
+        else:
+            self.weights_ = np.full(len(names), 1.0 / len(names))
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def base_scores(self, X: Any) -> np.ndarray:
+        """(N, n_estimators) attack scores of the fitted base estimators."""
+        check_is_fitted(self, "estimators_")
+        return np.column_stack([attack_scores(est, X) for _, est in self.estimators_])
+
+    def _z(self, S: np.ndarray) -> np.ndarray:
+        return (S - self.mean_) / self.scale_
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """The fused attack score."""
+        Z = self._z(self.base_scores(X))
+        if self.method == "stacking":
+            return self.stacker_.decision_function(Z)
+        return Z.mean(axis=1)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """1 (attack) where the fused score is >= 0 (the dev mean for zmean; P=0.5 for stacking)."""
+        return (self.decision_function(X) >= 0).astype("int64")
+
+
+def default_embedding_svm() -> Pipeline:
+    """StandardScaler + RBF SVC (gamma="scale", balanced class weights)."""
+    return make_pipeline(
+        StandardScaler(), SVC(kernel="rbf", C=1.0, gamma="scale", class_weight="balanced")
+    )
+
+
+class DeepFeatureSVM(ClassifierMixin, BaseEstimator):
+    """A CNN's penultimate-layer embeddings -> SVM, both trained on the training split.
+
+    cnn : a `CNNClassifier` (default: LivenessNet with default settings); it is trained on
+    train with `dev` used only for its early stopping. svm : an estimator over embeddings
+    (default `default_embedding_svm()`), fitted on the TRAINING embeddings.
+    """
+
+    def __init__(self, cnn: CNNClassifier | None = None, svm: BaseEstimator | None = None) -> None:
+        self.cnn = cnn
+        self.svm = svm
+
+    def fit(
+        self, X: Any, y: Sequence[int], dev: tuple[Any, Sequence[int]] | None = None
+    ) -> DeepFeatureSVM:
+        self.cnn_ = clone(self.cnn) if self.cnn is not None else CNNClassifier()
+        self.cnn_.fit(X, y, dev=dev)
+        self.svm_ = clone(self.svm) if self.svm is not None else default_embedding_svm()
+        self.svm_.fit(self.cnn_.embed(X), np.asarray(y))
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """The SVM's attack score of each item's CNN embedding."""
+        check_is_fitted(self, "svm_")
+        return attack_scores(self.svm_, self.cnn_.embed(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        return (self.decision_function(X) >= 0).astype("int64")
+
+
+# --------------------------------------------------------------------------- registry
+def _handcrafted(handcrafted: str | Callable[[], BaseEstimator]) -> BaseEstimator:
+    return build_method(handcrafted) if isinstance(handcrafted, str) else handcrafted()
+
+
+def fusion(
+    method: str = "zmean",
+    handcrafted: str | Callable[[], BaseEstimator] = "colour-lbp-svm",
+    cnn: str = "livenessnet",
+    C: float = 1.0,
+    **cnn_params: Any,
+) -> ScoreFusion:
+    """ScoreFusion of a handcrafted method (a `classifiers.methods` name, or a factory) and a CNN.
+
+    `cnn` names a CNN method ("livenessnet" or "seed-cnn"); `cnn_params` go to its factory.
+    """
+    members = [("handcrafted", _handcrafted(handcrafted)), ("cnn", build_cnn(cnn, **cnn_params))]
+    return ScoreFusion(members, method=method, C=C)
+
+
+def deep_features_svm(
+    cnn: str = "livenessnet", C: float = 1.0, **cnn_params: Any
+) -> DeepFeatureSVM:
+    """DeepFeatureSVM on the named CNN's embeddings (StandardScaler + RBF SVC with this C)."""
+    svm = make_pipeline(
+        StandardScaler(), SVC(kernel="rbf", C=C, gamma="scale", class_weight="balanced")
+    )
+    return DeepFeatureSVM(cnn=build_cnn(cnn, **cnn_params), svm=svm)
+
+
+HYBRID_METHODS: dict[str, Method] = {
+    m.name: m
+    for m in [
+        Method(
+            "fusion-zmean",
+            "hybrid",
+            "mean of dev-z-normalised scores of colour-LBP + SVM and LivenessNet",
+            partial(fusion, "zmean"),
+        ),
+        Method(
+            "fusion-stacking",
+            "hybrid",
+            "logistic regression on dev scores of colour-LBP + SVM and LivenessNet",
+            partial(fusion, "stacking"),
+        ),
+        Method(
+            "deep-features-svm",
+            "hybrid",
+            "LivenessNet penultimate-layer (64-d) embeddings + RBF SVM trained on the train split",
+            deep_features_svm,
+        ),
+    ]
+}

@@ -1,0 +1,210 @@
+"""Hybrids: score fusion fitted on development scores only, and CNN embeddings + SVM."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from benchmarks.datasets.demo import synthetic_demo
+from benchmarks.harness import evaluate_method
+from benchmarks.records import Presentation
+from benchmarks.splits import make_folds
+from classifiers.cnn.estimator import CNNClassifier
+from classifiers.fusion import (
+    HYBRID_METHODS,
+    DeepFeatureSVM,
+    ScoreFusion,
+    deep_features_svm,
+    fusion,
+)
+from classifiers.methods import colour_lbp_svm
+from classifiers.svm import TunedSVM
+from features.colour import ColourLBP
+
+
+class ExtraLR(ClassifierMixin, BaseEstimator):
+    """Logistic regression on one number stored in each record's `extra[key]` (no images)."""
+
+    def __init__(self, key: str = "a") -> None:
+        self.key = key
+
+    def _x(self, X) -> np.ndarray:
+        return np.array([[float(r.extra[self.key])] for r in X])
+
+    def fit(self, X, y):
+        self.lr_ = LogisticRegression().fit(self._x(X), y)
+        self.classes_ = self.lr_.classes_
+        return self
+
+    def decision_function(self, X):
+        return self.lr_.decision_function(self._x(X))
+
+
+class DevSpy(ExtraLR):
+    """ExtraLR that remembers the ids of the dev records it was given."""
+
+    def fit(self, X, y, dev=None):
+        self.dev_ids_ = None if dev is None else [r.id for r in dev[0]]
+        return super().fit(X, y)
+
+
+def make_records(n: int = 120, seed: int = 0) -> list[Presentation]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        label = i % 2
+        out.append(
+            Presentation(
+                id=f"r{i:03d}",
+                path=Path(f"/nowhere/r{i:03d}.png"),
+                label=label,
+                sha256=f"{i:064x}",
+                subject=f"s{i // 2}",
+                extra={
+                    "a": repr(rng.normal(1.0 * label, 1)),
+                    "b": repr(rng.normal(-3.0 * label, 4)),
+                },
+            )
+        )
+    return out
+
+
+RECORDS = make_records()
+X_ALL = np.array(RECORDS, dtype=object)
+Y_ALL = np.array([r.label for r in RECORDS])
+TRAIN, DEV, TEST = np.arange(0, 60), np.arange(60, 90), np.arange(90, 120)
+
+
+def pair(method: str) -> ScoreFusion:
+    return ScoreFusion([("a", ExtraLR("a")), ("b", DevSpy("b"))], method=method)
+
+
+def flip_labels(records: list[Presentation], idx: np.ndarray) -> list[Presentation]:
+    out = list(records)
+    for i in idx:
+        out[i] = dataclasses.replace(out[i], label=1 - out[i].label)
+    return out
+
+
+# --------------------------------------------------------------------------- ScoreFusion
+def test_fusion_refuses_to_fit_without_dev():
+    with pytest.raises(ValueError, match="dev=\\(X_dev, y_dev\\)"):
+        pair("zmean").fit(X_ALL[TRAIN], Y_ALL[TRAIN])
+
+
+def test_fusion_checks_its_arguments():
+    dev = (X_ALL[DEV], Y_ALL[DEV])
+    with pytest.raises(ValueError, match="unknown fusion method"):
+        pair("max").fit(X_ALL[TRAIN], Y_ALL[TRAIN], dev=dev)
+    with pytest.raises(ValueError, match="two uniquely named"):
+        ScoreFusion([("a", ExtraLR()), ("a", ExtraLR())]).fit(X_ALL[TRAIN], Y_ALL[TRAIN], dev=dev)
+    with pytest.raises(ValueError, match="dev has 30 items but 5 labels"):
+        pair("zmean").fit(X_ALL[TRAIN], Y_ALL[TRAIN], dev=(X_ALL[DEV], Y_ALL[DEV][:5]))
+
+
+def test_zmean_normalises_with_dev_score_statistics():
+    f = pair("zmean").fit(X_ALL[TRAIN], Y_ALL[TRAIN], dev=(X_ALL[DEV], Y_ALL[DEV]))
+    bases = [est for _, est in f.estimators_]
+    # Base estimators are fitted on TRAIN only (same as fitting them alone on train).
+    alone = ExtraLR("a").fit(X_ALL[TRAIN], Y_ALL[TRAIN])
+    np.testing.assert_allclose(bases[0].lr_.coef_, alone.lr_.coef_)
+    assert bases[1].dev_ids_ == [r.id for r in X_ALL[DEV]]  # dev passed on to a dev-aware base
+    dev_scores = np.column_stack([b.decision_function(X_ALL[DEV]) for b in bases])
+    np.testing.assert_allclose(f.mean_, dev_scores.mean(axis=0))
+    np.testing.assert_allclose(f.scale_, dev_scores.std(axis=0))
+    test_scores = np.column_stack([b.decision_function(X_ALL[TEST]) for b in bases])
+    expected = ((test_scores - f.mean_) / f.scale_).mean(axis=1)
+    np.testing.assert_allclose(f.decision_function(X_ALL[TEST]), expected)
+    # attack-score convention holds for the fused score
+    fused = f.decision_function(X_ALL[TEST])
+    assert fused[Y_ALL[TEST] == 1].mean() > fused[Y_ALL[TEST] == 0].mean()
+
+
+def test_stacking_is_a_logistic_regression_fitted_on_dev_scores():
+    f = pair("stacking").fit(X_ALL[TRAIN], Y_ALL[TRAIN], dev=(X_ALL[DEV], Y_ALL[DEV]))
+    Z = (f.base_scores(X_ALL[DEV]) - f.mean_) / f.scale_
+    ref = LogisticRegression(class_weight="balanced").fit(Z, Y_ALL[DEV])
+    np.testing.assert_allclose(f.stacker_.coef_, ref.coef_)
+    np.testing.assert_allclose(f.weights_, ref.coef_[0])
+    # Other dev labels give another stacker: the dev labels are what it learns from.
+    other = pair("stacking").fit(X_ALL[TRAIN], Y_ALL[TRAIN], dev=(X_ALL[DEV], Y_ALL[DEV][::-1]))
+    assert not np.allclose(other.stacker_.coef_, f.stacker_.coef_)
+
+
+@pytest.mark.parametrize("method", ["zmean", "stacking"])
+def test_test_labels_never_reach_the_fusion(method):
+    """Through the harness: flipping every TEST label changes no fused score of dev or test."""
+    fold = dataclasses.make_dataclass("Fold", ["index", "train", "dev", "test"])(
+        0, TRAIN, DEV, TEST
+    )
+    runs = [
+        evaluate_method(pair(method), recs, [fold], "fusion", "hybrid", progress=False, n_boot=10)
+        for recs in (RECORDS, flip_labels(RECORDS, TEST))
+    ]
+    a, b = (r.scores.take(np.argsort(r.scores.sample_id, kind="stable")) for r in runs)
+    assert not np.array_equal(a.label, b.label)  # the test labels did differ
+    np.testing.assert_array_equal(a.score, b.score)
+
+
+# --------------------------------------------------------------------------- real members
+@pytest.fixture(scope="module")
+def demo():
+    ds = synthetic_demo(n_faces=30)
+    return ds.records, make_folds(ds.records, k=3, seed=0)[0]
+
+
+def test_fusion_of_colour_lbp_svm_and_a_cnn_on_demo_records(demo):
+    records, fold = demo
+
+    def handcrafted():
+        return colour_lbp_svm(size=32, C=(1.0,), gamma=(1.0,))
+
+    est = fusion("stacking", handcrafted=handcrafted, input_size=32, epochs=2, reuse_fits=False)
+    runs = [
+        evaluate_method(est, recs, [fold], "fusion", "hybrid", progress=False, n_boot=10)
+        for recs in (records, flip_labels(records, fold.test))
+    ]
+    a, b = (r.scores.take(np.argsort(r.scores.sample_id, kind="stable")) for r in runs)
+    assert not np.array_equal(a.label, b.label)
+    np.testing.assert_array_equal(a.score, b.score)
+    assert np.isfinite(a.score).all()
+
+
+def test_deep_features_svm_fits_the_svm_on_training_embeddings():
+    rng = np.random.default_rng(0)
+    y = np.arange(120) % 2
+    stripes = 45 * np.sin(2 * np.pi * np.arange(32) / 3.0)[None, None, :, None]
+    X = rng.uniform(60, 190, (120, 1, 1, 3)) + y[:, None, None, None] * stripes
+    X = np.clip(X + rng.normal(0, 4, (120, 32, 32, 3)), 0, 255).astype(np.uint8)
+    cnn = CNNClassifier(input_size=32, augment=False, epochs=4, batch_size=8, reuse_fits=False)
+    est = DeepFeatureSVM(cnn=cnn).fit(X[:64], y[:64], dev=(X[64:88], y[64:88]))
+    assert est.cnn is cnn and not hasattr(cnn, "model_")  # the given CNN is cloned, not fitted
+    scaler = est.svm_.named_steps["standardscaler"]
+    np.testing.assert_allclose(scaler.mean_, est.cnn_.embed(X[:64]).mean(axis=0), rtol=1e-5)
+    assert scaler.n_features_in_ == 64
+    scores = est.decision_function(X[88:])
+    assert scores.shape == (32,)
+    assert roc_auc_score(y[88:], scores) > 0.9
+
+
+def test_hybrid_registry_builds_the_documented_members():
+    assert set(HYBRID_METHODS) == {"fusion-zmean", "fusion-stacking", "deep-features-svm"}
+    assert all(m.family == "hybrid" and m.description for m in HYBRID_METHODS.values())
+    zmean = HYBRID_METHODS["fusion-zmean"].build()
+    assert (
+        zmean.method == "zmean" and HYBRID_METHODS["fusion-stacking"].build().method == "stacking"
+    )
+    (_, handcrafted), (_, cnn) = zmean.estimators
+    assert isinstance(handcrafted, TunedSVM)
+    assert isinstance(handcrafted.features.named_steps["features"], ColourLBP)
+    assert isinstance(cnn, CNNClassifier) and cnn.architecture == "livenessnet"
+    other = fusion(handcrafted="lbp-svm", cnn="seed-cnn", epochs=3)
+    assert other.estimators[1][1].architecture == "seed-cnn" and other.estimators[1][1].epochs == 3
+    dfs = deep_features_svm(cnn="seed-cnn", C=10.0)
+    assert dfs.cnn.architecture == "seed-cnn" and dfs.svm.named_steps["svc"].C == 10.0
