@@ -172,8 +172,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         dev_y: np.ndarray | None,
     ) -> tuple[keras.Model, dict[str, list[float]]]:
         set_global_seed(self.seed)
-        augmentation = seed_augmentation(self.seed) if self.augment else None
-        model = ARCHITECTURES[self.architecture](self.input_size, augmentation)
+        model = ARCHITECTURES[self.architecture](self.input_size)
         model.compile(
             optimizer=keras.optimizers.Adam(self.learning_rate), loss="binary_crossentropy"
         )
@@ -191,7 +190,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                 )
             )
         weights = compute_sample_weight(self.class_weight, y) if self.class_weight else None
-        train_ds = image_dataset(images, y, weights, self.batch_size, shuffle_seed=self.seed)
+        augmentation = seed_augmentation(self.seed) if self.augment else None
+        train_ds = image_dataset(
+            images, y, weights, self.batch_size, shuffle_seed=self.seed, augmentation=augmentation
+        )
         history = model.fit(
             train_ds,
             validation_data=dev_ds,

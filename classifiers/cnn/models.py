@@ -27,22 +27,19 @@ def _head(x, inputs: keras.KerasTensor, name: str) -> keras.Model:
     return keras.Model(inputs, prob, name=name)
 
 
-def _input(input_size: int, augmentation: keras.Layer | None):
+def _input(input_size: int) -> keras.KerasTensor:
     if input_size < 8:
         raise ValueError(f"input_size must be at least 8 pixels, got {input_size}")
-    inputs = keras.Input((input_size, input_size, 3), name="image")
-    return inputs, (augmentation(inputs) if augmentation is not None else inputs)
+    return keras.Input((input_size, input_size, 3), name="image")
 
 
-def liveness_net(input_size: int = 64, augmentation: keras.Layer | None = None) -> keras.Model:
+def liveness_net(input_size: int = 64) -> keras.Model:
     """LivenessNet (Rosebrock 2019) with one sigmoid output instead of a 2-way softmax.
 
     Two blocks of (Conv3x3-BN-ReLU) x 2 + 2x2 max-pool + dropout 0.25 (16, then 32
     filters), then Dense 64 + BN + ReLU + dropout 0.5; BN momentum `BN_MOMENTUM`.
-    `augmentation` (random layers, no weights) is applied to the input when given; it is
-    inactive at inference.
     """
-    inputs, x = _input(input_size, augmentation)
+    inputs = x = _input(input_size)
     for block, filters in enumerate((16, 32), start=1):
         for i in (1, 2):
             x = layers.Conv2D(filters, 3, padding="same", name=f"block{block}_conv{i}")(x)
@@ -58,7 +55,7 @@ def liveness_net(input_size: int = 64, augmentation: keras.Layer | None = None) 
     return _head(x, inputs, "livenessnet")
 
 
-def seed_cnn(input_size: int = 64, augmentation: keras.Layer | None = None) -> keras.Model:
+def seed_cnn(input_size: int = 64) -> keras.Model:
     """The original Liveness-Detection project's CNN (ReynaraEzra, 2021).
 
     Conv32-Pool-Conv64-Pool-Conv128-Pool-Conv128-Pool-Flatten-Dense512-Dense1(sigmoid),
@@ -69,7 +66,7 @@ def seed_cnn(input_size: int = 64, augmentation: keras.Layer | None = None) -> k
         raise ValueError(
             f"seed_cnn needs input_size >= 46 (four valid conv+pool stages), got {input_size}"
         )
-    inputs, x = _input(input_size, augmentation)
+    inputs = x = _input(input_size)
     for i, filters in enumerate((32, 64, 128, 128), start=1):
         x = layers.Conv2D(filters, 3, activation="relu", name=f"conv{i}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{i}")(x)

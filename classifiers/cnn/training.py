@@ -76,10 +76,13 @@ def image_dataset(
     weights: np.ndarray | None = None,
     batch_size: int = 32,
     shuffle_seed: int | None = None,
+    augmentation: keras.Layer | None = None,
 ) -> tf.data.Dataset:
     """Batches of uint8 crops rescaled to [0, 1] (plus labels and sample weights when given).
 
-    Shuffles every epoch, reproducibly, when `shuffle_seed` is given.
+    Shuffles every epoch, reproducibly, when `shuffle_seed` is given, and passes the images
+    through `augmentation` (in training mode) when given. Augmenting in the input pipeline
+    rather than inside the model keeps saved models free of training-only layers.
     """
     parts: tuple = (images,)
     if labels is not None:
@@ -92,6 +95,8 @@ def image_dataset(
 
     def rescale(x, *rest):
         x = tf.cast(x, tf.float32) / 255.0
+        if augmentation is not None:
+            x = augmentation(x, training=True)
         return (x, *rest) if rest else x
 
     return ds.batch(batch_size).map(rescale).prefetch(tf.data.AUTOTUNE)
