@@ -112,29 +112,55 @@ def _variant(raw: Mapping[str, Any], where: str) -> Variant:
     )
 
 
+def _keys(table: Any, allowed: set[str], where: str) -> Mapping[str, Any]:
+    """`table` itself, after checking it is a table whose keys are all in `allowed`."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where} must be a table, got {table!r}")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {unknown}; known: {sorted(allowed)}")
+    return table
+
+
+def _value(table: Mapping[str, Any], key: str, kind: type, where: str, low: float) -> Any:
+    """table[key] as `kind` (int or float), at least `low`, or a ConfigError naming the key."""
+    value = table.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < low:
+        raise ConfigError(f"{where} {key} must be a number >= {low}, got {value!r}")
+    if kind is int and value != int(value):
+        raise ConfigError(f"{where} {key} must be a whole number, got {value!r}")
+    return kind(value)
+
+
+def _check_file(raw: Mapping[str, Any], where: str) -> None:
+    """Refuse misspelt keys anywhere in one file, so a typo never passes silently."""
+    _keys(raw, _TOP_KEYS, where)
+    _keys(raw.get("protocol", {}), _PROTOCOL_KEYS, f"{where}: [protocol]")
+    _keys(raw.get("crop", {}), {"size", "scale"}, f"{where}: [crop]")
+    _keys(raw.get("quick", {}), _TOP_KEYS - {"quick", "ablations"}, f"{where}: [quick]")
+    _keys(raw.get("quick", {}).get("protocol", {}), _PROTOCOL_KEYS, f"{where}: [quick.protocol]")
+    ablations = raw.get("ablations", {})
+    if not isinstance(ablations, Mapping):
+        raise ConfigError(f"{where}: [ablations] must be a table of tables")
+    for name, a in ablations.items():
+        _keys(a, {"title", "variable", "variants"}, f"{where}: [ablations.{name}]")
+
+
 def load_config(path: Path | str | None = None, quick: bool = False) -> Config:
     """The default config, with the file at `path` merged over it and then `[quick]` if asked."""
     raw = _read(files("benchmarks") / DEFAULT_CONFIG)
+    _check_file(raw, "default")
     source = ["default"]
     if path is not None:
         user = _read(path)
-        unknown = sorted(set(user) - _TOP_KEYS)
-        if unknown:
-            raise ConfigError(
-                f"{path}: unknown top-level keys {unknown}; known: {sorted(_TOP_KEYS)}"
-            )
+        _check_file(user, str(path))
         raw = _merge(raw, user)
         source.append(str(path))
     if quick:
         raw = _merge(raw, raw.get("quick", {}))
         source.append("quick")
     where = " + ".join(source)
-    protocol = raw.get("protocol", {})
-    unknown = sorted(set(protocol) - _PROTOCOL_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown [protocol] keys {unknown}; known: {sorted(_PROTOCOL_KEYS)}"
-        )
+    protocol = raw["protocol"]
     try:
         parse_criterion(protocol["criterion"])
     except ValueError as e:
@@ -156,15 +182,18 @@ def load_config(path: Path | str | None = None, quick: bool = False) -> Config:
         ablations[name] = Ablation(
             name, a.get("title", name), a.get("variable", "variant"), variants
         )
+    dev_fraction = _value(protocol, "dev_fraction", float, f"{where}: [protocol]", 0)
+    if not 0 < dev_fraction < 1:
+        raise ConfigError(f"{where}: [protocol] dev_fraction must be in (0, 1), got {dev_fraction}")
     return Config(
         methods=methods,
-        folds=int(protocol["folds"]),
-        seed=int(protocol["seed"]),
+        folds=_value(protocol, "folds", int, f"{where}: [protocol]", 2),
+        seed=_value(protocol, "seed", int, f"{where}: [protocol]", 0),
         criterion=str(protocol["criterion"]),
-        dev_fraction=float(protocol["dev_fraction"]),
-        n_boot=int(protocol["n_boot"]),
-        crop_size=int(raw["crop"]["size"]),
-        crop_scale=float(raw["crop"]["scale"]),
+        dev_fraction=dev_fraction,
+        n_boot=_value(protocol, "n_boot", int, f"{where}: [protocol]", 1),
+        crop_size=_value(raw["crop"], "size", int, f"{where}: [crop]", 8),
+        crop_scale=_value(raw["crop"], "scale", float, f"{where}: [crop]", 0.1),
         params=params,
         ablations=ablations,
         source=tuple(source),

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -38,7 +39,7 @@ from benchmarks.datasets.seed import SEED_SUBSETS, load_seed600, seed_subset
 from benchmarks.evaluate import evaluate_scores
 from benchmarks.harness import MethodResult, evaluate_method, fit_estimator, paired_comparison
 from benchmarks.metrics import choose_threshold
-from benchmarks.records import Dataset, DatasetError
+from benchmarks.records import Dataset, DatasetError, file_sha256
 from benchmarks.report import atomic_write, write_ablation, write_comparison
 from benchmarks.scores import read_scores
 from benchmarks.splits import Fold, check_supports, cross_dataset_folds, group_ids, make_folds
@@ -148,6 +149,7 @@ class Experiment:
     config: Config
     progress: bool
     key: str  # names the data and folds: a state file made for other data is never reused
+    command: str = "python -m benchmarks.run"
     cross_dataset: bool = False  # the test part is another dataset (never trained on)
 
     def run(self, method: str, params: dict[str, Any], label: str | None = None) -> MethodResult:
@@ -162,7 +164,7 @@ class Experiment:
         score_file = self.out / "scores" / f"{label}.csv"
         if state.is_file() and score_file.is_file():
             saved = json.loads(state.read_text())
-            if saved.get("key") == key:
+            if saved.get("key") == key and saved.get("scores_sha256") == file_sha256(score_file):
                 return _reload(saved, score_file, cfg)
         estimator = spec.build(**params)
         result = evaluate_method(
@@ -188,6 +190,7 @@ class Experiment:
                     "params": params,
                     "fit_seconds": result.fit_seconds,
                     "ms_per_image": result.ms_per_image,
+                    "scores_sha256": file_sha256(score_file),
                 },
                 indent=2,
                 default=str,
@@ -273,7 +276,7 @@ def _provenance(dataset: Dataset, crop_stats: dict, exp: Experiment, started: st
         "config": list(cfg.source),
         "packages": _versions(),
         "git_commit": _git_commit(),
-        "command": " ".join(["python -m benchmarks.run", *sys.argv[1:]]),
+        "command": exp.command,
         "started": started,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "synthetic": dataset.synthetic,
@@ -410,7 +413,9 @@ def _slug(text: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.command = shlex.join(["python", "-m", "benchmarks.run", *argv])
     if args.list_methods:
         print(_list_methods())
         return 0
@@ -420,6 +425,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--data/--demo cannot be combined with --train-data/--test-data")
     if args.demo and args.data is not None:
         parser.error("--demo and --data exclude each other")
+    if args.train_data is not None and args.ablation:
+        parser.error("--ablation runs on one dataset (--data or --demo), not with --train-data")
+    if args.jobs == 0 or args.jobs < -1:
+        parser.error(f"--jobs must be a positive number or -1 (all cores), got {args.jobs}")
     try:
         cfg = load_config(args.config, quick=args.quick)
         overrides = {k: v for k, v in (("folds", args.folds), ("seed", args.seed)) if v is not None}
@@ -427,6 +436,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             unknown = [m for m in args.methods if m not in METHODS]
             if unknown:
                 raise ConfigError(f"unknown method(s) {unknown}; see --list-methods")
+            twice = sorted({m for m in args.methods if args.methods.count(m) > 1})
+            if twice:
+                raise ConfigError(f"method(s) listed twice in --methods: {twice}")
             overrides["methods"] = tuple(args.methods)
         cfg = replace(cfg, **overrides)
         if cfg.folds < 2:
@@ -475,6 +487,7 @@ def _in_dataset(args: argparse.Namespace, cfg: Config, ablations: list[str], sta
         cfg,
         not args.no_progress,
         _digest([dataset.content_hash(), [(f.train, f.dev, f.test) for f in folds]]),
+        args.command,
     )
     print(f"{dataset.name}: {len(dataset)} presentations, {len(folds)} fold(s) -> {out}")
     _compare(
@@ -502,7 +515,9 @@ def _cross_dataset(args: argparse.Namespace, cfg: Config, started: str) -> None:
         folds = cross_dataset_folds(
             train.records, test.records, seed=cfg.seed, dev_fraction=cfg.dev_fraction
         )
-        out = args.out or Path("results") / f"{train.name}-to-{test.name}"
+        out = Path("results") if args.out is None else args.out
+        if args.out is None or len(args.test_data) > 1:
+            out = out / f"{train.name}-to-{test.name}"
         combined = Dataset(
             f"{train.name}-to-{test.name}",
             test.root,
@@ -519,6 +534,7 @@ def _cross_dataset(args: argparse.Namespace, cfg: Config, started: str) -> None:
             cfg,
             not args.no_progress,
             _digest([combined.content_hash(), [(f.train, f.dev, f.test) for f in folds]]),
+            args.command,
             cross_dataset=True,
         )
         print(f"train {train.name} ({len(train)}) -> test {test.name} ({len(test)}) -> {out}")

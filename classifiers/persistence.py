@@ -194,7 +194,7 @@ def load_fitted(path: Path | str) -> SavedModel:
 
         try:
             est = CNNClassifier.load(path)
-        except (OSError, ValueError) as e:
+        except Exception as e:  # Keras raises many types for a damaged or foreign file
             raise ModelFileError(f"{path}: cannot load the Keras model: {e}") from None
         return SavedModel(est, float(est.threshold_), est.get_params())
     return load_model(path)

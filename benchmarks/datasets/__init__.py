@@ -79,10 +79,15 @@ def load_dataset(
         )
     if layout == "manifest":
         csv_path = path / MANIFEST_NAME if path.is_dir() else path
-        return load_manifest(csv_path, subject_pattern=subject_pattern, **kw)
-    if layout == "folders":
-        return load_folders(path, subject_pattern=subject_pattern, **kw)
-    return {"celeba": load_celeba, "msu": load_msu}[layout](path, **kw)
+        dataset = load_manifest(csv_path, subject_pattern=subject_pattern, **kw)
+    elif layout == "folders":
+        dataset = load_folders(path, subject_pattern=subject_pattern, **kw)
+    else:
+        dataset = {"celeba": load_celeba, "msu": load_msu}[layout](path, **kw)
+    # A copy of the demo set loaded as a plain folder must still be labelled synthetic.
+    if any(r.extra.get("synthetic") == "true" for r in dataset.records):
+        dataset.synthetic = True
+    return dataset
 
 
 def check_dataset(dataset: Dataset, min_per_class: int = 1) -> None:
