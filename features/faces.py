@@ -276,12 +276,19 @@ class FaceCropper(TransformerMixin, BaseEstimator):
 
     def _compute(self, record: Presentation) -> CropResult:
         rgb = _decode(record)
+        box = None if record.box is None else _check_box(record, rgb.shape)
+        return self.crop_array(rgb, box)
+
+    def crop_array(
+        self, rgb: np.ndarray, box: tuple[int, int, int, int] | None = None
+    ) -> CropResult:
+        """Crop a decoded RGB image (no cache): around `box` if given, else the detected face."""
         h, w = rgb.shape[:2]
         if self.mode == "whole":
             crop = cv2.resize(rgb, (self.size, self.size), interpolation=cv2.INTER_AREA)
             return CropResult(crop, False, "whole")
-        if record.box is not None:
-            box, source = _check_box(record, rgb.shape), "box"
+        if box is not None:
+            source = "box"
         else:
             box, source = detect_face(rgb), "detector"
         if box is None:

@@ -1,0 +1,98 @@
+"""`python -m benchmarks.speed`: per-image cost of each stage, measured on real seed600 images.
+
+Measures, single-threaded and with every cache bypassed: JPEG decoding, face detection on the
+600x450 / 450x600 images, one 64x64 crop, and each handcrafted feature extractor per crop.
+Writes `results/speed.json` (median and 90th percentile milliseconds, with machine and versions)
+so the README's speed figures come from one command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from benchmarks.datasets.seed import find_seed600
+from benchmarks.report import atomic_write
+from features.colour import ColourLBP
+from features.distortion import DistortionFeatures
+from features.faces import FaceCropper, detect_face
+from features.fourier import FourierSpectrum
+from features.images import read_image
+from features.lbp import LBPHistogram, MultiScaleLBP
+
+
+def _time(fn: Callable[[object], object], items: list) -> dict[str, float]:
+    ms = []
+    for item in items:
+        start = time.perf_counter()
+        fn(item)
+        ms.append(1000 * (time.perf_counter() - start))
+    return {
+        "median_ms": float(np.median(ms)),
+        "p90_ms": float(np.percentile(ms, 90)),
+        "n": len(ms),
+    }
+
+
+def measure(root: Path, n: int = 100) -> dict:
+    """Per-image timings on up to `n` seed600 images under `root`."""
+    cv2.setNumThreads(1)
+    files = sorted(root.glob("*/*.jpg"))
+    files = files[:: max(1, len(files) // n)][:n]
+    images = [read_image(p) for p in files]
+    phone = [im for im in images if im.shape[:2] in ((450, 600), (600, 450))]
+    cropper = FaceCropper(size=64, scale=1.5)
+    crops = [cropper.crop_array(im).crop for im in images]
+    extractors = {
+        "lbp (8,1) u2, 3x3 grid": LBPHistogram(P=8, R=1, grid=(3, 3), cache=False),
+        "multi-scale lbp": MultiScaleLBP(cache=False),
+        "colour lbp HSV+YCbCr": ColourLBP(cache=False),
+        "fourier": FourierSpectrum(cache=False),
+        "distortion": DistortionFeatures(cache=False),
+    }
+    return {
+        "what": "milliseconds per image, single thread, caches bypassed",
+        "images": f"{len(images)} seed600 images ({len(phone)} of 600x450 or 450x600)",
+        "decode_jpeg": _time(read_image, files),
+        "face_detection_600x450": _time(detect_face, phone),
+        "detect_and_crop_64px_600x450": _time(cropper.crop_array, phone),
+        "features_per_64px_crop": {
+            name: _time(lambda c, e=ext: e.transform(c[None]), crops)
+            for name, ext in extractors.items()
+        },
+        "machine": {
+            "python": platform.python_version(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "opencv": cv2.__version__,
+            "load_average_1min": os.getloadavg()[0],
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__)
+    p.add_argument("--out", type=Path, default=Path("results") / "speed.json")
+    p.add_argument("-n", type=int, default=100, help="number of images")
+    args = p.parse_args(argv)
+    root = find_seed600()
+    if root is None:
+        print("error: seed600 not found (set LIVENESS_DATA_HOME)", file=sys.stderr)
+        return 2
+    result = measure(root, args.n)
+    atomic_write(args.out, json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
