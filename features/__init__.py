@@ -1,1 +1,1 @@
-"""Image -> vector: face crops, LBP, colour-texture LBP, Fourier spectra, image-distortion and metadata features."""
+"""Image -> vector: face crops, LBP, colour LBP, Fourier, distortion and metadata features."""

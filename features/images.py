@@ -74,7 +74,11 @@ def _to_rgb8(im: Image.Image) -> np.ndarray:
     if mode == "F":
         a = np.asarray(im, dtype=np.float64)
         lo, hi = float(a.min()), float(a.max())
-        g = np.zeros(a.shape, np.uint8) if hi <= lo else ((a - lo) / (hi - lo) * 255).astype(np.uint8)
+        g = (
+            np.zeros(a.shape, np.uint8)
+            if hi <= lo
+            else ((a - lo) / (hi - lo) * 255).astype(np.uint8)
+        )
         return np.repeat(g[..., None], 3, axis=2)
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")

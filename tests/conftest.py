@@ -1,4 +1,4 @@
-"""Shared fixtures: the real data under $LIVENESS_DATA_HOME, and a private cache per test session."""
+"""Shared fixtures: the real data under $LIVENESS_DATA_HOME and a private cache per session."""
 
 from __future__ import annotations
 
