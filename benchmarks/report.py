@@ -13,14 +13,12 @@ comment and the caption of the LaTeX table, the `note` column of the CSV, and
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
@@ -31,6 +29,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from benchmarks import plots
+from benchmarks.files import atomic_write
 from benchmarks.plots import AUDIT_FAMILY, ScoreSet
 from benchmarks.scores import ScoreTable
 
@@ -89,29 +88,6 @@ class Provenance(TypedDict, total=False):
     started: str
     finished: str
     synthetic: bool
-
-
-# ---------------------------------------------------------------- atomic files
-
-
-def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
-    """Write `data` to `path` through a temporary file in the same folder and `os.replace`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def _save_figure(fig: Figure, path: Path) -> Path:

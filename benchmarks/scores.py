@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import tempfile
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.files import atomic_open
 
 COLUMNS = (
     "sample_id",
@@ -132,32 +132,25 @@ class ScoreTable:
 def write_scores(path: str | Path, table: ScoreTable) -> Path:
     """Write a score file atomically; floats are written exactly (repr round-trips)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(COLUMNS)
-            for i in range(len(table)):
-                fold = int(table.fold[i])
-                w.writerow(
-                    [
-                        table.sample_id[i],
-                        table.path[i],
-                        int(table.label[i]),
-                        table.attack_type[i],
-                        table.subject[i],
-                        table.video[i],
-                        "" if fold < 0 else fold,
-                        table.split[i],
-                        repr(float(table.score[i])),
-                        table.group[i],
-                    ]
-                )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        for i in range(len(table)):
+            fold = int(table.fold[i])
+            w.writerow(
+                [
+                    table.sample_id[i],
+                    table.path[i],
+                    int(table.label[i]),
+                    table.attack_type[i],
+                    table.subject[i],
+                    table.video[i],
+                    "" if fold < 0 else fold,
+                    table.split[i],
+                    repr(float(table.score[i])),
+                    table.group[i],
+                ]
+            )
     return path
 
 

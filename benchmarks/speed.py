@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from benchmarks.datasets.seed import find_seed600
-from benchmarks.report import atomic_write
+from benchmarks.files import atomic_write
 from features.colour import ColourLBP
 from features.distortion import DistortionFeatures
 from features.faces import FaceCropper, detect_face

@@ -15,10 +15,8 @@ those). Writes are atomic (temporary file in the same folder, then `os.replace`)
 from __future__ import annotations
 
 import json
-import os
 import platform
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +28,8 @@ import numpy as np
 import scipy
 import skimage
 import sklearn
+
+from benchmarks.files import atomic_open
 
 FORMAT = "liveness-toolkit-model"
 FORMAT_VERSION = 1
@@ -89,16 +89,9 @@ def save_model(
         line = json.dumps(header, sort_keys=True)
     except TypeError as e:
         raise ValueError(f"model params must be JSON-serialisable: {e}") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(line.encode() + b"\n")
-            joblib.dump(estimator, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as f:
+        f.write(line.encode() + b"\n")
+        joblib.dump(estimator, f)
     return path
 
 

@@ -15,14 +15,13 @@ or has the wrong length or non-finite values, is recomputed and overwritten.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from benchmarks.files import atomic_open
 from features.faces import cache_root
 
 _RUNTIME_PARAMS = frozenset({"n_jobs", "cache"})
@@ -52,15 +51,8 @@ def crop_hash(crop: np.ndarray) -> str:
 
 
 def _save_atomic(path: Path, vector: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, vector, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as f:
+        np.save(f, vector, allow_pickle=False)
 
 
 def _load(path: Path, n_features: int) -> np.ndarray | None:

@@ -18,7 +18,6 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
@@ -31,6 +30,7 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 from tqdm.auto import tqdm
 
+from benchmarks.files import atomic_open
 from benchmarks.records import Dataset, Presentation, Skipped
 from features.images import ImageError, read_frame, read_image
 
@@ -202,17 +202,8 @@ def _load_entry(path: Path, size: int) -> CropResult | None:
 
 
 def _save_entry(path: Path, res: CropResult) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(
-                f, crop=res.crop, face_found=np.bool_(res.face_found), source=np.str_(res.source)
-            )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as f:
+        np.savez(f, crop=res.crop, face_found=np.bool_(res.face_found), source=np.str_(res.source))
 
 
 # --- the transformer ------------------------------------------------------------------------
