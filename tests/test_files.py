@@ -1,4 +1,4 @@
-"""Atomic writes: the target holds the old content or the new, never a part, and no temp file stays."""
+"""Atomic writes: the target holds the old content or the new, never a part; no temp file stays."""
 
 from __future__ import annotations
 
