@@ -14,20 +14,17 @@ from typing import Any
 
 from classifiers.methods import Method
 
-#: Per-architecture defaults for the CPU benchmark (64x64 crops); any can be overridden.
-CNN_DEFAULTS: dict[str, dict[str, Any]] = {
-    "livenessnet": {},
-    "seed-cnn": {},
-}
+CNN_NAMES = ("livenessnet", "seed-cnn")
 
 
 def build_cnn(name: str, **params: Any):  # noqa: ANN201 - CNNClassifier, imported lazily
-    """A fresh `CNNClassifier` for CNN method `name` ("livenessnet" or "seed-cnn")."""
-    if name not in CNN_DEFAULTS:
-        raise ValueError(f"unknown CNN {name!r}; known: {', '.join(CNN_DEFAULTS)}")
+    """A fresh `CNNClassifier` for CNN `name` ("livenessnet" or "seed-cnn"); `params` override
+    its defaults (input_size, augment, epochs, ...)."""
+    if name not in CNN_NAMES:
+        raise ValueError(f"unknown CNN {name!r}; known: {', '.join(CNN_NAMES)}")
     from classifiers.cnn.estimator import CNNClassifier
 
-    return CNNClassifier(architecture=name, **{**CNN_DEFAULTS[name], **params})
+    return CNNClassifier(architecture=name, **params)
 
 
 CNN_METHODS: dict[str, Method] = {

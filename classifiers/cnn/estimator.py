@@ -43,7 +43,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     crop_scale, crop_mode : passed to `FaceCropper(size=input_size, scale=..., mode=...)`.
     augment : apply the seed project's augmentation (`SEED_AUGMENTATION`) during training.
     epochs : cap on training epochs. patience : early-stopping patience (epochs without a lower
-        dev loss); the weights of the best dev-loss epoch are restored at the end.
+        dev loss); the weights of the best dev-loss epoch are restored at the end. The defaults
+        (8, 3) keep 5-fold seed600 at 64x64 within minutes on 2 CPU cores; on seed600 the best
+        dev-loss epoch fell between 3 and 15 (median 10) in 20-epoch runs, but its dev loss
+        was mostly within a few hundredths of the loss reached by epoch 8.
     lr_patience : epochs without improvement before the learning rate is halved (ReduceLROnPlateau
         on dev loss, or on training loss when no dev set is given).
     class_weight : "balanced" (inverse class frequency; all 1 for balanced data) or None.
@@ -65,10 +68,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         crop_scale: float = 1.5,
         crop_mode: str = "face",
         augment: bool = True,
-        epochs: int = 15,
+        epochs: int = 8,
         batch_size: int = 32,
         learning_rate: float = 1e-3,
-        patience: int = 5,
+        patience: int = 3,
         lr_patience: int = 2,
         class_weight: str | None = "balanced",
         seed: int = 0,
@@ -174,7 +177,11 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         set_global_seed(self.seed)
         model = ARCHITECTURES[self.architecture](self.input_size)
         model.compile(
-            optimizer=keras.optimizers.Adam(self.learning_rate), loss="binary_crossentropy"
+            optimizer=keras.optimizers.Adam(self.learning_rate),
+            loss="binary_crossentropy",
+            # One call per epoch: with ~12 small batches per epoch, per-step overhead is a
+            # large share of CPU training time.
+            steps_per_execution=-(-len(images) // self.batch_size),
         )
         dev_ds = None if dev_images is None else image_dataset(dev_images, dev_y, batch_size=256)
         monitor = "loss" if dev_ds is None else "val_loss"
