@@ -158,8 +158,12 @@ class Experiment:
         label = label or method
         spec = METHODS[method]
         cfg = self.config
+        estimator = spec.build(**params)
+        # Every parameter of the built estimator, nested ones included, goes into the key, so
+        # a changed default (say a CNN's epoch cap) re-evaluates instead of reloading.
+        settings = _settings(estimator)
         key = _digest(
-            [STATE_VERSION, self.key, method, params, cfg.criterion, cfg.n_boot, cfg.seed]
+            [STATE_VERSION, self.key, method, settings, cfg.criterion, cfg.n_boot, cfg.seed]
         )
         state = self.out / "state" / f"{label}.json"
         score_file = self.out / "scores" / f"{label}.csv"
@@ -167,7 +171,6 @@ class Experiment:
             saved = json.loads(state.read_text())
             if saved.get("key") == key and saved.get("scores_sha256") == file_sha256(score_file):
                 return _reload(saved, score_file, cfg)
-        estimator = spec.build(**params)
         result = evaluate_method(
             estimator,
             self.records,
@@ -198,6 +201,16 @@ class Experiment:
             ),
         )
         return result
+
+
+def _settings(obj: Any) -> Any:
+    """All parameters of an estimator, recursively (inside lists of estimators too)."""
+    if hasattr(obj, "get_params") and not isinstance(obj, type):
+        params = obj.get_params(deep=False)
+        return [type(obj).__name__, {k: _settings(v) for k, v in sorted(params.items())}]
+    if isinstance(obj, list | tuple):
+        return [_settings(v) for v in obj]
+    return repr(obj)
 
 
 def _reload(saved: dict, score_file: Path, cfg: Config) -> MethodResult:
@@ -250,9 +263,9 @@ def _comparisons(results: Sequence[MethodResult], cfg: Config) -> list[dict]:
         pairs += [(r, best) for r in ranked if r.family in ("cnn", "hybrid")]
     out, seen = [], set()
     for a, b in pairs:
-        if (a.name, b.name) in seen or a is b:
+        if frozenset((a.name, b.name)) in seen or a is b:  # A vs B once, in either order
             continue
-        seen.add((a.name, b.name))
+        seen.add(frozenset((a.name, b.name)))
         out.append(paired_comparison(a, b, n_boot=cfg.n_boot, seed=cfg.seed).to_dict())
     return out
 
