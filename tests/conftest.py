@@ -18,7 +18,7 @@ def _data_dir(name: str) -> Path:
     home = os.environ.get("LIVENESS_DATA_HOME")
     if not home:
         pytest.skip("LIVENESS_DATA_HOME is not set (it points at the real data, see README)")
-    path = Path(home) / name
+    path = Path(home).resolve() / name  # absolute: tests make symlinks to these files
     if not path.is_dir():
         pytest.skip(f"real data folder {path} is absent")
     return path

@@ -100,7 +100,7 @@ def find_seed600() -> Path | None:
     """The folder of a complete seed600 copy: $LIVENESS_DATA_HOME/seed600, else the user cache."""
     candidates = []
     if home := os.environ.get("LIVENESS_DATA_HOME"):
-        candidates.append(Path(home) / "seed600")
+        candidates.append(Path(home).resolve() / "seed600")
     candidates.append(default_seed_dir())
     return next((p for p in candidates if _has_all_files(p)), None)
 
