@@ -29,6 +29,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from benchmarks import plots
+from benchmarks.evaluate import SCALARS
 from benchmarks.files import atomic_write
 from benchmarks.plots import AUDIT_FAMILY, ScoreSet
 from benchmarks.scores import ScoreTable
@@ -37,17 +38,7 @@ SYNTHETIC_BANNER = "SYNTHETIC DEMO DATA — not a real result"
 FAMILIES = ("handcrafted", "cnn", "hybrid", AUDIT_FAMILY)
 AUDIT_MARGIN = 0.05  # 5 percentage points
 MAX_SKIPPED_LISTED = 20
-RATE_KEYS = (
-    "apcer_max",
-    "apcer_pooled",
-    "bpcer",
-    "acer",
-    "hter",
-    "eer",
-    "bpcer10",
-    "bpcer20",
-    "bpcer100",
-)
+RATE_KEYS = tuple(k for k in SCALARS if k != "auc")  # the error rates (AUC is not one)
 _CSV_FIRST = ("note", "name", "family", "threshold", "criterion", *RATE_KEYS, "auc")
 _CSV_SKIP = ("conventions", "ci", "folds", "notes", "warnings")  # kept in the JSON only
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
