@@ -129,11 +129,10 @@ class ScoreFusion(ClassifierMixin, BaseEstimator):
         return (self.decision_function(X) >= 0).astype("int64")
 
 
-def default_embedding_svm() -> Pipeline:
+def default_embedding_svm(C: float = 1.0) -> Pipeline:
     """StandardScaler + RBF SVC (gamma="scale", balanced class weights)."""
-    return make_pipeline(
-        StandardScaler(), SVC(kernel="rbf", C=1.0, gamma="scale", class_weight="balanced")
-    )
+    svc = SVC(kernel="rbf", C=C, gamma="scale", class_weight="balanced")
+    return make_pipeline(StandardScaler(), svc)
 
 
 class DeepFeatureSVM(ClassifierMixin, BaseEstimator):
@@ -191,10 +190,7 @@ def deep_features_svm(
     cnn: str = "livenessnet", C: float = 1.0, **cnn_params: Any
 ) -> DeepFeatureSVM:
     """DeepFeatureSVM on the named CNN's embeddings (StandardScaler + RBF SVC with this C)."""
-    svm = make_pipeline(
-        StandardScaler(), SVC(kernel="rbf", C=C, gamma="scale", class_weight="balanced")
-    )
-    return DeepFeatureSVM(cnn=build_cnn(cnn, **cnn_params), svm=svm)
+    return DeepFeatureSVM(cnn=build_cnn(cnn, **cnn_params), svm=default_embedding_svm(C))
 
 
 HYBRID_METHODS: dict[str, Method] = {
