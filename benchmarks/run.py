@@ -40,13 +40,13 @@ from benchmarks.evaluate import evaluate_scores
 from benchmarks.files import atomic_write
 from benchmarks.harness import MethodResult, evaluate_method, fit_estimator, paired_comparison
 from benchmarks.metrics import choose_threshold
-from benchmarks.records import Dataset, DatasetError, file_sha256
+from benchmarks.records import ATTACK, BONAFIDE, LABEL_NAMES, Dataset, DatasetError, file_sha256
 from benchmarks.report import write_ablation, write_comparison
 from benchmarks.scores import read_scores
 from benchmarks.splits import Fold, check_supports, cross_dataset_folds, group_ids, make_folds
 from classifiers.persistence import save_fitted
 from classifiers.registry import METHODS
-from features.faces import FaceCropper, crop_dataset
+from features.faces import FaceCropper, crop_dataset, face_found
 
 STATE_VERSION = 1
 PACKAGES = (
@@ -304,7 +304,14 @@ def _crop(dataset: Dataset, cfg: Config, args: argparse.Namespace) -> tuple[Data
         print(f"skipped {len(dataset.skipped)} file(s) (listed in the report):", file=sys.stderr)
         for s in dataset.skipped[:10]:
             print(f"  {s.path}: {s.reason}", file=sys.stderr)
-    return dataset, stats.as_dict()
+    found = face_found(dataset.records, cropper)
+    labels = np.array(dataset.labels)
+    # Per class, because a face found more often in one class makes crop framing itself a cue.
+    by_class = {
+        LABEL_NAMES[c]: f"{int(found[labels == c].sum())} of {int((labels == c).sum())}"
+        for c in (BONAFIDE, ATTACK)
+    }
+    return dataset, {**stats.as_dict(), "face_found_by_class": by_class}
 
 
 def _compare(

@@ -237,6 +237,10 @@ def test_demo_provenance_and_synthetic_label(demo_run):
     assert prov["n_samples"] == len(demo) == 200
     assert prov["skipped"] == []
     assert prov["faces_found"]["n_records"] == 200
+    by_class = prov["faces_found"]["face_found_by_class"]
+    found = [int(by_class[c].split(" of ")[0]) for c in ("bonafide", "attack")]
+    assert [by_class[c].split(" of ")[1] for c in ("bonafide", "attack")] == ["100", "100"]
+    assert sum(found) == prov["faces_found"]["n_face_found"]
     assert "2 fold" in prov["protocol"] and prov["seed"] == 0
     assert prov["packages"]["numpy"] == np.__version__
     assert prov["packages"]["scikit-learn"] == sklearn.__version__
