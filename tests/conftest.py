@@ -37,3 +37,32 @@ def nuaa_dir() -> Path:
 @pytest.fixture(scope="session")
 def celeba_dir() -> Path:
     return _data_dir("celeba-spoof-sample")
+
+
+def _link_subset(root: Path, source: Path, picks: dict[str, list[str]]) -> Path:
+    """A class-folder dataset of symlinks to real files (nothing is copied)."""
+    for folder, names in picks.items():
+        (root / folder).mkdir(parents=True)
+        for name in names:
+            (root / folder / name).symlink_to(source / folder / name)
+    return root
+
+
+@pytest.fixture(scope="session")
+def seed_subset_dir(seed600_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """25 + 25 seed600 images, including the byte-identical pair Spoof/193.jpg = Spoof/200.jpg."""
+    root = tmp_path_factory.mktemp("real") / "seed600-subset"
+    live = [f"{i}.jpg" for i in range(1, 26)]
+    spoof = [f"{i}.jpg" for i in range(186, 211)]
+    return _link_subset(root, seed600_dir, {"Live": live, "Spoof": spoof})
+
+
+@pytest.fixture(scope="session")
+def nuaa_subset_dir(nuaa_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """10 + 10 NUAA images, every 40th file of each class."""
+    root = tmp_path_factory.mktemp("nuaa") / "nuaa-subset"
+    picks = {
+        c: sorted(p.name for p in (nuaa_dir / c).glob("*.jpg"))[::40][:10]
+        for c in ("live", "spoof")
+    }
+    return _link_subset(root, nuaa_dir, picks)

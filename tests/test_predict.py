@@ -63,25 +63,8 @@ def assert_decisions_follow_threshold(rows: list[dict], threshold: float) -> Non
         assert row["face_found"] in (True, False)
 
 
-def link_subset(root: Path, source: Path, picks: dict[str, list[str]]) -> Path:
-    """A class-folder dataset of symlinks to real files (nothing is copied)."""
-    for folder, names in picks.items():
-        (root / folder).mkdir(parents=True)
-        for name in names:
-            (root / folder / name).symlink_to(source / folder / name)
-    return root
-
-
 @pytest.fixture(scope="module")
-def seed_subset(seed600_dir, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("predict-data") / "seed600-subset"
-    live = [f"{i}.jpg" for i in range(1, 26)]
-    spoof = [f"{i}.jpg" for i in range(186, 211)]
-    return link_subset(root, seed600_dir, {"Live": live, "Spoof": spoof})
-
-
-@pytest.fixture(scope="module")
-def saved(seed_subset, tmp_path_factory) -> tuple[Path, str]:
+def saved(seed_subset_dir, tmp_path_factory) -> tuple[Path, str]:
     """Models saved by a run on 50 real images; returns the models folder and the run's stdout."""
     tmp = tmp_path_factory.mktemp("predict-run")
     (tmp / "fast.toml").write_text(FAST_CONFIG, encoding="utf-8")
@@ -89,7 +72,7 @@ def saved(seed_subset, tmp_path_factory) -> tuple[Path, str]:
         run_main,
         [
             "--data",
-            seed_subset,
+            seed_subset_dir,
             "--methods",
             "metadata-audit",
             "lbp-lr",
@@ -260,16 +243,10 @@ def test_predict_module_entry_point(lbp_model, seed600_dir):
     assert_decisions_follow_threshold(rows, read_header(lbp_model)["threshold"])
 
 
-def test_cnn_saved_by_a_cross_dataset_run_predicts(seed_subset, nuaa_dir, tmp_path, seed600_dir):
+def test_cnn_saved_by_a_cross_dataset_run_predicts(
+    seed_subset_dir, nuaa_subset_dir, tmp_path, seed600_dir
+):
     """The one CNN test: LivenessNet (1 epoch, 32 px), trained on seed600, saved natively."""
-    nuaa = link_subset(
-        tmp_path / "nuaa-subset",
-        nuaa_dir,
-        {
-            c: sorted(p.name for p in (nuaa_dir / c).glob("*.jpg"))[::40][:8]
-            for c in ("live", "spoof")
-        },
-    )
     config = tmp_path / "cnn.toml"
     config.write_text(FAST_CONFIG + "\n[params.livenessnet]\nepochs = 1\ninput_size = 32\n")
     out = tmp_path / "out"
@@ -277,9 +254,9 @@ def test_cnn_saved_by_a_cross_dataset_run_predicts(seed_subset, nuaa_dir, tmp_pa
         run_main,
         [
             "--train-data",
-            seed_subset,
+            seed_subset_dir,
             "--test-data",
-            nuaa,
+            nuaa_subset_dir,
             "--methods",
             "livenessnet",
             "--save-models",

@@ -101,34 +101,6 @@ def by_name(doc: dict) -> dict[str, dict]:
     return {m["name"]: m for m in doc["methods"]}
 
 
-def link_subset(root: Path, source: Path, picks: dict[str, list[str]]) -> Path:
-    """A class-folder dataset of symlinks to real files (nothing is copied)."""
-    for folder, names in picks.items():
-        (root / folder).mkdir(parents=True)
-        for name in names:
-            (root / folder / name).symlink_to(source / folder / name)
-    return root
-
-
-@pytest.fixture(scope="session")
-def seed_subset_dir(seed600_dir, tmp_path_factory) -> Path:
-    """25 + 25 seed600 images, including the byte-identical pair Spoof/193.jpg = Spoof/200.jpg."""
-    root = tmp_path_factory.mktemp("real") / "seed600-subset"
-    live = [f"{i}.jpg" for i in range(1, 26)]
-    spoof = [f"{i}.jpg" for i in range(186, 211)]
-    return link_subset(root, seed600_dir, {"Live": live, "Spoof": spoof})
-
-
-@pytest.fixture(scope="session")
-def nuaa_subset_dir(nuaa_dir, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("nuaa") / "nuaa-subset"
-    picks = {
-        c: sorted(p.name for p in (nuaa_dir / c).glob("*.jpg"))[::40][:10]
-        for c in ("live", "spoof")
-    }
-    return link_subset(root, nuaa_dir, picks)
-
-
 @pytest.fixture(scope="session")
 def list_methods_process() -> Iterator[subprocess.Popen]:
     """`python -m benchmarks.run --list-methods` in a child process, started early so that its
