@@ -1,7 +1,8 @@
 """`python -m benchmarks.speed`: per-image cost of each stage, measured on real seed600 images.
 
-Measures, single-threaded and with every cache bypassed: JPEG decoding, face detection on the
-600x450 / 450x600 images, one 64x64 crop, and each handcrafted feature extractor per crop.
+Measures, single-threaded and with every cache bypassed: JPEG decoding, face detection with each
+`DETECTORS` setting on all 600x450 / 450x600 images (and how many of all images it finds a face
+in), one 64x64 crop, and each handcrafted feature extractor per crop.
 Writes `results/speed.json` (median and 90th percentile milliseconds, with machine and versions)
 so the README's speed figures come from one command.
 """
@@ -24,7 +25,7 @@ from benchmarks.datasets.seed import find_seed600
 from benchmarks.files import atomic_write
 from features.colour import ColourLBP
 from features.distortion import DistortionFeatures
-from features.faces import FaceCropper, detect_face
+from features.faces import DETECTORS, FaceCropper, detect_face
 from features.fourier import FourierSpectrum
 from features.images import read_image
 from features.lbp import LBPHistogram, MultiScaleLBP
@@ -46,10 +47,11 @@ def _time(fn: Callable[[object], object], items: list) -> dict[str, float]:
 def measure(root: Path, n: int = 100) -> dict:
     """Per-image timings on up to `n` seed600 images under `root`."""
     cv2.setNumThreads(1)
-    files = sorted(root.glob("*/*.jpg"))
-    files = files[:: max(1, len(files) // n)][:n]
+    every = sorted(root.glob("*/*.jpg"))
+    files = every[:: max(1, len(every) // n)][:n]
     images = [read_image(p) for p in files]
-    phone = [im for im in images if im.shape[:2] in ((450, 600), (600, 450))]
+    all_images = [read_image(p) for p in every]
+    phone = [im for im in all_images if im.shape[:2] in ((450, 600), (600, 450))]
     cropper = FaceCropper(size=64, scale=1.5)
     crops = [cropper.crop_array(im).crop for im in images]
     extractors = {
@@ -61,9 +63,15 @@ def measure(root: Path, n: int = 100) -> dict:
     }
     return {
         "what": "milliseconds per image, single thread, caches bypassed",
-        "images": f"{len(images)} seed600 images ({len(phone)} of 600x450 or 450x600)",
+        "images": f"{len(images)} seed600 images; detection on all {len(phone)} 600x450/450x600",
         "decode_jpeg": _time(read_image, files),
-        "face_detection_600x450": _time(detect_face, phone),
+        "face_detection_600x450": {
+            name: _time(lambda im, d=name: detect_face(im, d), phone) for name in DETECTORS
+        },
+        "faces_found": {
+            name: f"{sum(detect_face(im, name) is not None for im in all_images)}/{len(all_images)}"
+            for name in DETECTORS
+        },
         "detect_and_crop_64px_600x450": _time(cropper.crop_array, phone),
         "features_per_64px_crop": {
             name: _time(lambda c, e=ext: e.transform(c[None]), crops)

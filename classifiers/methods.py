@@ -6,8 +6,8 @@ grid-searches its classifier with group-aware inner CV. The metadata audit inste
 original file's metadata and fits a logistic regression: it is not a liveness method, it
 measures what a dataset gives away without a face (family "audit").
 
-Factories take keyword parameters for ablations: crop (`size`, `scale`, `mode`), features
-(`P`, `R`, `method`, `grid`, `scales`, `colour_spaces`, `n_bands`, `window`, ...) and
+Factories take keyword parameters for ablations: crop (`size`, `scale`, `mode`, `detector`),
+features (`P`, `R`, `method`, `grid`, `scales`, `colour_spaces`, `n_bands`, `window`, ...) and
 classifier (`kernels`, `C`, `gamma`, `norm`, `inner_splits`), plus `n_jobs` for extraction.
 """
 
@@ -26,7 +26,7 @@ from classifiers.svm import TunedSVM
 from features.cache import FeatureExtractor
 from features.colour import ColourLBP
 from features.distortion import DistortionFeatures
-from features.faces import FaceCropper
+from features.faces import DEFAULT_DETECTOR, FaceCropper
 from features.fourier import FourierSpectrum
 from features.lbp import LBPHistogram, MultiScaleLBP
 from features.metadata import MetadataFeatures
@@ -56,15 +56,16 @@ def _tuned(
     size: int,
     scale: float,
     mode: str,
+    detector: str,
     kernels: Sequence[str],
     C: Sequence[float],
     gamma: Sequence[float],
     norm: str | None,
     inner_splits: int,
 ) -> TunedSVM:
-    features = Pipeline(
-        [("crop", FaceCropper(size=size, scale=scale, mode=mode)), ("features", extractor)]
-    )
+    # fit() only checks size/scale/mode/detector: a bad value fails when the config is read
+    cropper = FaceCropper(size=size, scale=scale, mode=mode, detector=detector).fit(None)
+    features = Pipeline([("crop", cropper), ("features", extractor)])
     return TunedSVM(
         features,
         kernels=tuple(kernels),
@@ -83,6 +84,7 @@ def lbp_svm(
     size: int = 64,
     scale: float = 1.5,
     mode: str = "face",
+    detector: str = DEFAULT_DETECTOR,
     kernels: Sequence[str] = ("rbf",),
     C: Sequence[float] = DEFAULT_C,
     gamma: Sequence[float] = DEFAULT_GAMMA,
@@ -97,6 +99,7 @@ def lbp_svm(
         size=size,
         scale=scale,
         mode=mode,
+        detector=detector,
         kernels=kernels,
         C=C,
         gamma=gamma,
@@ -112,6 +115,7 @@ def lbp_multiscale_svm(
     size: int = 64,
     scale: float = 1.5,
     mode: str = "face",
+    detector: str = DEFAULT_DETECTOR,
     kernels: Sequence[str] = ("rbf",),
     C: Sequence[float] = DEFAULT_C,
     gamma: Sequence[float] = DEFAULT_GAMMA,
@@ -126,6 +130,7 @@ def lbp_multiscale_svm(
         size=size,
         scale=scale,
         mode=mode,
+        detector=detector,
         kernels=kernels,
         C=C,
         gamma=gamma,
@@ -143,6 +148,7 @@ def colour_lbp_svm(
     size: int = 64,
     scale: float = 1.5,
     mode: str = "face",
+    detector: str = DEFAULT_DETECTOR,
     kernels: Sequence[str] = ("rbf",),
     C: Sequence[float] = DEFAULT_C,
     gamma: Sequence[float] = DEFAULT_GAMMA,
@@ -157,6 +163,7 @@ def colour_lbp_svm(
         size=size,
         scale=scale,
         mode=mode,
+        detector=detector,
         kernels=kernels,
         C=C,
         gamma=gamma,
@@ -173,6 +180,7 @@ def fourier_svm(
     size: int = 64,
     scale: float = 1.5,
     mode: str = "face",
+    detector: str = DEFAULT_DETECTOR,
     kernels: Sequence[str] = ("rbf",),
     C: Sequence[float] = DEFAULT_C,
     gamma: Sequence[float] = DEFAULT_GAMMA,
@@ -188,6 +196,7 @@ def fourier_svm(
         size=size,
         scale=scale,
         mode=mode,
+        detector=detector,
         kernels=kernels,
         C=C,
         gamma=gamma,
@@ -201,6 +210,7 @@ def distortion_svm(
     size: int = 64,
     scale: float = 1.5,
     mode: str = "face",
+    detector: str = DEFAULT_DETECTOR,
     kernels: Sequence[str] = ("rbf",),
     C: Sequence[float] = DEFAULT_C,
     gamma: Sequence[float] = DEFAULT_GAMMA,
@@ -214,6 +224,7 @@ def distortion_svm(
         size=size,
         scale=scale,
         mode=mode,
+        detector=detector,
         kernels=kernels,
         C=C,
         gamma=gamma,
@@ -230,6 +241,7 @@ def lbp_lr(
     size: int = 64,
     scale: float = 1.5,
     mode: str = "face",
+    detector: str = DEFAULT_DETECTOR,
     C: Sequence[float] = (0.01, 0.1, 1.0, 10.0),
     inner_splits: int = 3,
     n_jobs: int | None = 1,
@@ -241,6 +253,7 @@ def lbp_lr(
         size=size,
         scale=scale,
         mode=mode,
+        detector=detector,
         kernels=("logistic",),
         C=C,
         gamma=(1.0,),

@@ -109,6 +109,7 @@ def test_quick_is_merged_after_the_user_file(tmp_path):
         ("methods = ['lbp-svm', 'nosuch-method']\n", ["methods", "nosuch-method"]),
         ("[params.lbp-svm]\nPP = 3\n", ["[params.lbp-svm]", "PP"]),
         ("[params.livenessnet]\nepoch = 1\n", ["[params.livenessnet]", "epoch"]),
+        ("[params.lbp-svm]\ndetector = 'yunet'\n", ["[params.lbp-svm]", "detector", "yunet"]),
         ("[params.nosuch]\nP = 3\n", ["[params.nosuch]", "nosuch"]),
         ("[protocol]\ncriterion = 'median'\n", ["criterion", "median"]),
         (
