@@ -46,7 +46,7 @@ DETECTORS: dict[str, dict[str, object]] = {
         "scale_factor": 1.2,
         "min_neighbors": 2,
         "min_size": 0.25,  # smallest face searched, as a fraction of the shorter side
-        "equalize": False,  # histogram equalisation: costs time, found no more faces here
+        "equalize": False,  # histogram equalisation: slower, and fewer faces found at this scale
     },
     "thorough": {
         "cascade": HAAR_CASCADE,
@@ -81,8 +81,8 @@ class CropResult:
 
 
 @functools.cache
-def _cascade() -> cv2.CascadeClassifier:
-    path = Path(cv2.data.haarcascades) / HAAR_CASCADE
+def _cascade(name: str) -> cv2.CascadeClassifier:
+    path = Path(cv2.data.haarcascades) / name
     cascade = cv2.CascadeClassifier(str(path))
     if cascade.empty():
         raise RuntimeError(
@@ -96,8 +96,9 @@ def detect_face(
 ) -> tuple[int, int, int, int] | None:
     """The largest frontal face (x, y, w, h) in full-image pixels, or None.
 
-    Runs the Haar cascade with the `DETECTORS[detector]` settings on an equalised grey copy
-    resized so its longer side is `long_side`, which bounds the cost whatever the image size.
+    Runs the Haar cascade with the `DETECTORS[detector]` settings on a grey copy (equalised
+    if `equalize`) resized so its longer side is `long_side`: the cost is bounded whatever the
+    image size.
     """
     try:
         settings = DETECTORS[detector]
@@ -118,7 +119,7 @@ def detect_face(
     m = max(24, int(settings["min_size"] * min(small.shape)))
     if min(small.shape) < m:
         return None
-    faces = _cascade().detectMultiScale(
+    faces = _cascade(settings["cascade"]).detectMultiScale(
         small,
         scaleFactor=settings["scale_factor"],
         minNeighbors=settings["min_neighbors"],
