@@ -48,9 +48,10 @@ def measure(root: Path, n: int = 100) -> dict:
     """Per-image timings on up to `n` seed600 images under `root`."""
     cv2.setNumThreads(1)
     every = sorted(root.glob("*/*.jpg"))
-    files = every[:: max(1, len(every) // n)][:n]
-    images = [read_image(p) for p in files]
+    step = max(1, len(every) // n)
+    files = every[::step][:n]
     all_images = [read_image(p) for p in every]
+    images = all_images[::step][:n]  # the decoded `files`
     phone = [im for im in all_images if im.shape[:2] in ((450, 600), (600, 450))]
     cropper = FaceCropper(size=64, scale=1.5)
     crops = [cropper.crop_array(im).crop for im in images]
