@@ -29,10 +29,10 @@ from tqdm.auto import tqdm
 
 from benchmarks.evaluate import evaluate_scores, pooled_decisions, pooled_statistic
 from benchmarks.metrics import parse_criterion
-from benchmarks.records import Presentation
 from benchmarks.scores import ScoreTable, write_scores
 from benchmarks.splits import group_ids
 from benchmarks.stats import PairedComparison, paired_bootstrap
+from features.records import Presentation
 
 PAIRED_METRICS = ("acer", "hter", "apcer_max", "apcer_pooled", "bpcer", "bpcer20")
 

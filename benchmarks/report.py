@@ -30,9 +30,9 @@ from matplotlib.figure import Figure
 
 from benchmarks import plots
 from benchmarks.evaluate import SCALARS
-from benchmarks.files import atomic_write
 from benchmarks.plots import AUDIT_FAMILY, ScoreSet
 from benchmarks.scores import ScoreTable
+from features.files import atomic_write
 
 SYNTHETIC_BANNER = "SYNTHETIC DEMO DATA — not a real result"
 FAMILIES = ("handcrafted", "cnn", "hybrid", AUDIT_FAMILY)

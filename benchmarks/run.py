@@ -37,16 +37,16 @@ from benchmarks.datasets import LAYOUTS, check_dataset, load_dataset
 from benchmarks.datasets.demo import synthetic_demo
 from benchmarks.datasets.seed import SEED_SUBSETS, load_seed600, seed_subset
 from benchmarks.evaluate import evaluate_scores
-from benchmarks.files import atomic_write
 from benchmarks.harness import MethodResult, evaluate_method, fit_estimator, paired_comparison
 from benchmarks.metrics import choose_threshold
-from benchmarks.records import ATTACK, BONAFIDE, LABEL_NAMES, Dataset, DatasetError, file_sha256
 from benchmarks.report import write_ablation, write_comparison
 from benchmarks.scores import read_scores
 from benchmarks.splits import Fold, check_supports, cross_dataset_folds, group_ids, make_folds
 from classifiers.persistence import save_fitted
 from classifiers.registry import METHODS
 from features.faces import FaceCropper, crop_dataset, face_found
+from features.files import atomic_write
+from features.records import ATTACK, BONAFIDE, LABEL_NAMES, Dataset, DatasetError, file_sha256
 
 STATE_VERSION = 1
 PACKAGES = (

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.files import atomic_open
+from features.files import atomic_open
 
 COLUMNS = (
     "sample_id",

@@ -22,10 +22,10 @@ import cv2
 import numpy as np
 
 from benchmarks.datasets.seed import find_seed600
-from benchmarks.files import atomic_write
 from features.colour import ColourLBP
 from features.distortion import DistortionFeatures
 from features.faces import DETECTORS, FaceCropper, detect_face
+from features.files import atomic_write
 from features.fourier import FourierSpectrum
 from features.images import read_image
 from features.lbp import LBPHistogram, MultiScaleLBP

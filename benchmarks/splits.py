@@ -23,7 +23,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.model_selection import StratifiedGroupKFold
 
-from benchmarks.records import LABEL_NAMES, DatasetError, Presentation
+from features.records import LABEL_NAMES, DatasetError, Presentation
 
 PROTOCOLS = ("auto", "official", "kfold")
 _DEV_NAMES = frozenset({"dev", "devel", "val", "validation"})

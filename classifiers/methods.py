@@ -23,7 +23,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from classifiers.svm import TunedSVM
-from features.cache import FeatureExtractor
+from features.base import FeatureExtractor
 from features.colour import ColourLBP
 from features.distortion import DistortionFeatures
 from features.faces import DEFAULT_DETECTOR, FaceCropper

@@ -29,7 +29,7 @@ import scipy
 import skimage
 import sklearn
 
-from benchmarks.files import atomic_open
+from features.files import atomic_open
 
 FORMAT = "liveness-toolkit-model"
 FORMAT_VERSION = 1

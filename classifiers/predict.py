@@ -21,7 +21,6 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks.datasets.msu import sample_frames  # noqa: E402
-from benchmarks.records import BONAFIDE, Presentation, file_sha256  # noqa: E402
 from classifiers.persistence import ModelFileError, load_fitted  # noqa: E402
 from features.faces import FaceCropper  # noqa: E402
 from features.images import (  # noqa: E402
@@ -33,6 +32,7 @@ from features.images import (  # noqa: E402
     read_image,
     video_frame_count,
 )
+from features.records import BONAFIDE, Presentation, file_sha256  # noqa: E402
 
 
 def _files(inputs: Sequence[Path]) -> Iterator[Path]:

@@ -33,8 +33,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
-from benchmarks.records import Presentation
 from benchmarks.splits import group_ids
+from features.records import Presentation
 
 KERNELS = ("rbf", "linear", "chi2", "additive_chi2", "logistic")
 NORMS = ("hellinger", "l1", None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from features.cache import FeatureExtractor
+from features.base import FeatureExtractor
 from features.lbp import check_lbp_params, lbp_histogram
 
 COLOUR_SPACES = ("HSV", "YCbCr", "RGB", "Lab", "grey")

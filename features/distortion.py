@@ -27,7 +27,7 @@ import numpy as np
 from scipy.stats import skew
 from skimage.measure import blur_effect
 
-from features.cache import FeatureExtractor
+from features.base import FeatureExtractor
 from features.lbp import to_grey
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
@@ -30,9 +29,9 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 from tqdm.auto import tqdm
 
-from benchmarks.files import atomic_open
-from benchmarks.records import Dataset, Presentation, Skipped
+from features.files import atomic_open, cache_root
 from features.images import ImageError, read_frame, read_image
+from features.records import Dataset, Presentation, Skipped
 
 CACHE_FORMAT_VERSION = 1
 SOURCES = ("box", "detector", "centre", "whole")
@@ -63,12 +62,6 @@ searches finer scales at about three times the cost and finds faces in ~10% more
 DEFAULT_DETECTOR = "fast"
 
 _PAD = cv2.BORDER_REFLECT_101
-
-
-def cache_root() -> Path:
-    """Root of the toolkit's caches: $LIVENESS_CACHE_DIR, else ~/.cache/liveness-toolkit."""
-    env = os.environ.get("LIVENESS_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "liveness-toolkit"
 
 
 @dataclass(frozen=True)

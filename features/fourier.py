@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.filters import difference_of_gaussians, window
 
-from features.cache import FeatureExtractor
+from features.base import FeatureExtractor
 from features.lbp import to_grey
 
 WINDOWS = ("hann", "none", None)  # "none" (or None): no window; TOML has no null

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 from skimage.feature import local_binary_pattern
 
-from features.cache import FeatureExtractor
+from features.base import FeatureExtractor
 
 METHODS = ("nri_uniform", "uniform", "ror", "default")
 _MAX_P_FULL = 16  # "default" and "ror" enumerate all 2^P codes

@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from benchmarks.datasets import check_dataset, load_celeba, load_dataset, load_folders
-from benchmarks.records import DatasetError
 from features.images import IMAGE_SUFFIXES, ImageError, read_image
+from features.records import DatasetError
 
 
 def noise_image(path: Path, size: tuple[int, int] = (64, 48), seed: int = 0) -> Path:

@@ -22,8 +22,8 @@ from benchmarks.datasets import (
     load_manifest,
     parse_label,
 )
-from benchmarks.records import ATTACK, BONAFIDE, DatasetError, file_sha256
 from features.images import image_size
+from features.records import ATTACK, BONAFIDE, DatasetError, file_sha256
 
 
 def write_image(path: Path, size: tuple[int, int] = (40, 30), value: int = 0) -> Path:

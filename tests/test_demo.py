@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from benchmarks.datasets import demo
-from benchmarks.records import ATTACK, BONAFIDE, Dataset, DatasetError, file_sha256
 from features.images import read_image
+from features.records import ATTACK, BONAFIDE, Dataset, DatasetError, file_sha256
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from benchmarks.evaluate import main
 from benchmarks.harness import evaluate_method
 from benchmarks.metrics import eer
-from benchmarks.records import Presentation
+from features.records import Presentation
 
 REQUIRED_KEYS = {
     "threshold",

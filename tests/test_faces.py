@@ -12,17 +12,17 @@ from sklearn.base import clone
 
 import features.faces as faces
 from benchmarks.datasets import load_dataset
-from benchmarks.records import ATTACK, BONAFIDE, Dataset, Presentation, file_sha256
 from features.faces import (
     CropStats,
     FaceCropper,
-    cache_root,
     clear_memo,
     crop_dataset,
     detect_face,
     face_found,
 )
+from features.files import cache_root
 from features.images import read_image
+from features.records import ATTACK, BONAFIDE, Dataset, Presentation, file_sha256
 
 
 @pytest.fixture(autouse=True)

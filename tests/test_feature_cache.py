@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from features.cache import FeatureExtractor, check_crops, crop_hash
+from features.base import FeatureExtractor, check_crops
+from features.cache import crop_hash
 from features.colour import ColourLBP
 from features.fourier import FourierSpectrum
 from features.lbp import LBPHistogram

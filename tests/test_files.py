@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.files import atomic_open, atomic_path, atomic_write
+from features.files import atomic_open, atomic_path, atomic_write
 
 
 def test_atomic_write_creates_folders_and_replaces(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ from sklearn.metrics import roc_auc_score
 
 from benchmarks.datasets.demo import synthetic_demo
 from benchmarks.harness import evaluate_method
-from benchmarks.records import Presentation
 from benchmarks.splits import make_folds
 from classifiers.cnn.estimator import CNNClassifier
 from classifiers.fusion import (
@@ -26,6 +25,7 @@ from classifiers.fusion import (
 from classifiers.methods import colour_lbp_svm
 from classifiers.svm import TunedSVM
 from features.colour import ColourLBP
+from features.records import Presentation
 
 
 class ExtraLR(ClassifierMixin, BaseEstimator):

@@ -13,9 +13,9 @@ from sklearn.pipeline import make_pipeline
 
 from benchmarks.harness import HarnessError, evaluate_method, paired_comparison
 from benchmarks.metrics import ScoreConventionWarning, choose_threshold, compute_metrics
-from benchmarks.records import Presentation
 from benchmarks.scores import read_scores
 from benchmarks.splits import make_folds as make_folds_by_splits
+from features.records import Presentation
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from benchmarks.datasets import load_dataset
-from benchmarks.records import Presentation
 from features.images import ImageError, image_size
 from features.metadata import FEATURE_NAMES, MetadataFeatures, estimate_jpeg_quality, file_metadata
+from features.records import Presentation
 
 
 def record(path, label=0) -> Presentation:

@@ -11,8 +11,8 @@ import pytest
 
 from benchmarks.datasets import load_dataset, load_msu
 from benchmarks.datasets.msu import sample_frames
-from benchmarks.records import ATTACK, BONAFIDE, DatasetError, file_sha256
 from features.images import read_frame
+from features.records import ATTACK, BONAFIDE, DatasetError, file_sha256
 
 N_FRAMES = 20
 FOURCC = {".mp4": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}

@@ -17,11 +17,11 @@ from scipy.stats import norm
 from sklearn.base import BaseEstimator
 
 from benchmarks import plots
-from benchmarks.files import atomic_write
 from benchmarks.harness import evaluate_method, paired_comparison
 from benchmarks.plots import ScoreSet
-from benchmarks.records import Presentation, Skipped
 from benchmarks.report import SYNTHETIC_BANNER, write_ablation, write_comparison
+from features.files import atomic_write
+from features.records import Presentation, Skipped
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

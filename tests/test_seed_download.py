@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.datasets import seed
-from benchmarks.records import ATTACK, BONAFIDE, Dataset, DatasetError
+from features.records import ATTACK, BONAFIDE, Dataset, DatasetError
 
 FILES = ["Live/1.jpg", "Live/2.jpg", "Spoof/1.jpg"]
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from benchmarks.datasets import load_dataset
-from benchmarks.records import ATTACK, BONAFIDE, DatasetError, Presentation
 from benchmarks.splits import (
     Fold,
     check_supports,
@@ -19,6 +18,7 @@ from benchmarks.splits import (
     group_ids,
     make_folds,
 )
+from features.records import ATTACK, BONAFIDE, DatasetError, Presentation
 
 
 def fake(i: int, label: int, sha: str | None = None, **kw) -> Presentation:

@@ -9,9 +9,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.metrics.pairwise import chi2_kernel
 
 from benchmarks.datasets import load_dataset
-from benchmarks.records import Presentation
 from classifiers.methods import FAMILIES, METHODS, build_method, get_method
 from classifiers.svm import KERNELS, Chi2Kernel, HistogramNormaliser, TunedSVM, make_classifier
+from features.records import Presentation
 
 
 def histograms(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

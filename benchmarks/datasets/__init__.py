@@ -13,7 +13,7 @@ from benchmarks.datasets.celeba import load_celeba
 from benchmarks.datasets.folders import ATTACK_DIRS, BONAFIDE_DIRS, class_folders, load_folders
 from benchmarks.datasets.manifest import MANIFEST_NAME, load_manifest, parse_label
 from benchmarks.datasets.msu import SPLIT_LISTS, load_msu
-from benchmarks.records import ATTACK, BONAFIDE, Dataset, DatasetError
+from features.records import ATTACK, BONAFIDE, Dataset, DatasetError
 
 __all__ = [
     "LAYOUTS",

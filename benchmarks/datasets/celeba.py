@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 
 from benchmarks.datasets.manifest import inspect_files, is_image, rel_id
-from benchmarks.records import (
+from features.images import image_size
+from features.records import (
     ATTACK,
     BONAFIDE,
     LABEL_NAMES,
@@ -22,7 +23,6 @@ from benchmarks.records import (
     Presentation,
     Skipped,
 )
-from features.images import image_size
 
 SPLITS = ("train", "test")
 CLASS_DIRS = {"live": BONAFIDE, "spoof": ATTACK}

@@ -28,8 +28,8 @@ from skimage import data as skdata
 
 from benchmarks.datasets.folders import load_folders
 from benchmarks.datasets.manifest import MANIFEST_NAME
-from benchmarks.records import ATTACK, BONAFIDE, Dataset, DatasetError
-from features.faces import cache_root
+from features.files import cache_root
+from features.records import ATTACK, BONAFIDE, Dataset, DatasetError
 
 SYNTHETIC_BANNER = "SYNTHETIC DEMO DATA — not a real result"
 DEMO_VERSION = "v1"

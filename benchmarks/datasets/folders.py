@@ -20,7 +20,7 @@ from benchmarks.datasets.manifest import (
     subject_matcher,
     verify_sha256,
 )
-from benchmarks.records import (
+from features.records import (
     ATTACK,
     BONAFIDE,
     LABEL_NAMES,

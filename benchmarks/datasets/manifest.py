@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from benchmarks.records import (
+from features.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES, ImageError, check_image
+from features.records import (
     ATTACK,
     BONAFIDE,
     Dataset,
@@ -23,7 +24,6 @@ from benchmarks.records import (
     Skipped,
     file_sha256,
 )
-from features.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES, ImageError, check_image
 
 MANIFEST_NAME = "manifest.csv"
 """The manifest file name: loaded by itself, or read beside class folders."""

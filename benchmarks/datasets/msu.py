@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.datasets.manifest import inspect_files, is_video, rel_id
-from benchmarks.records import ATTACK, BONAFIDE, Dataset, DatasetError, Presentation, Skipped
 from features.images import ImageError, read_frame, video_frame_count
+from features.records import ATTACK, BONAFIDE, Dataset, DatasetError, Presentation, Skipped
 
 NAME = re.compile(
     r"(?P<kind>real|attack)_client(?P<client>\d+)_(?P<device>[a-z0-9]+)_(?:SD|HR)_"

@@ -27,8 +27,8 @@ from types import MappingProxyType
 from tqdm.auto import tqdm
 
 from benchmarks.datasets.folders import load_folders
-from benchmarks.records import ATTACK, BONAFIDE, Dataset, DatasetError, Presentation, file_sha256
-from features.faces import cache_root
+from features.files import cache_root
+from features.records import ATTACK, BONAFIDE, Dataset, DatasetError, Presentation, file_sha256
 
 SEED_REPO = "ReynaraEzra/Liveness-Detection"
 SEED_COMMIT = "ff79a15779ca7c7a0e98f6e4d70fbb1cb6d5a7c4"

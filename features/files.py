@@ -1,4 +1,6 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one.
+"""Where the toolkit keeps files, and how it writes them: the cache root and atomic writes.
+
+Atomic writes: a reader sees the old file or the new one, never half of one.
 
 Every result, score file, cache entry and model goes through here: the data is written to a
 temporary file in the same folder, which replaces the target only once it is complete; on any
@@ -46,3 +48,9 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
     with atomic_open(path, "wb") as f:
         f.write(payload)
     return Path(path)
+
+
+def cache_root() -> Path:
+    """Root of the toolkit's caches: $LIVENESS_CACHE_DIR, else ~/.cache/liveness-toolkit."""
+    env = os.environ.get("LIVENESS_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "liveness-toolkit"
