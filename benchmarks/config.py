@@ -1,7 +1,16 @@
 """The benchmark configuration: the shipped default TOML, a user file merged over it, --quick.
 
-Validated before any work starts, so a typo in a method name or parameter fails at once with
-the file and key, not after an hour of training.
+Everything is checked before any work starts: every key is known, every protocol value lies in
+the range the code supports, and every method the run will use (the listed methods, every
+`[params.<method>]` table and every ablation variant) is built with its final parameters and
+each of its steps validates them. A typo or an out-of-range value fails at once, naming the
+file and the key, not after an hour of training.
+
+Method parameters use the pipeline's own step names (`python -m benchmarks.run --list-params
+NAME` lists them): ``[params.lbp-svm]`` ``features__P = 16``, ``clf__C = [1.0, 10.0]``,
+``crop__detector = "thorough"``. ``[crop]`` sets the crop step of every method
+(``size = 128`` means ``crop__size = 128`` wherever a pipeline has a crop step), under its
+own ``[params]``. TOML arrays become tuples.
 """
 
 from __future__ import annotations
@@ -9,18 +18,24 @@ from __future__ import annotations
 import copy
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from sklearn.base import BaseEstimator
+from sklearn.pipeline import Pipeline
+
 from benchmarks.metrics import parse_criterion
-from classifiers.registry import METHODS
+from classifiers.registry import METHODS, build_method
 
 DEFAULT_CONFIG = "default.toml"
 _TOP_KEYS = {"methods", "protocol", "crop", "params", "quick", "ablations"}
 _PROTOCOL_KEYS = {"folds", "seed", "criterion", "dev_fraction", "n_boot"}
+_CROP_KEYS = {"size", "scale", "mode", "detector"}
 _VARIANT_KEYS = {"label", "method", "params", "train_fraction", "seed_subset"}
+MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are 32-bit
+DEV_FRACTION_RANGE = (0.05, 0.5)  # dev must leave most of each training part for training
 
 
 class ConfigError(ValueError):
@@ -54,14 +69,61 @@ class Config:
     criterion: str
     dev_fraction: float
     n_boot: int
-    crop_size: int
-    crop_scale: float
+    crop: dict[str, Any]
     params: dict[str, dict[str, Any]]
     ablations: dict[str, Ablation]
     source: tuple[str, ...]
 
     def method_params(self, name: str) -> dict[str, Any]:
+        """The `[params.<name>]` entries (a copy)."""
         return dict(self.params.get(name, {}))
+
+    def pipeline(self, name: str, extra: Mapping[str, Any] | None = None) -> Pipeline:
+        """Method `name` built with `[crop]`, its `[params]` and then `extra` (a variant's)."""
+        params = {**self.params, name: {**self.method_params(name), **(extra or {})}}
+        return build_method(name, params, {f"crop__{k}": v for k, v in self.crop.items()})
+
+    def crop_steps(self) -> list[BaseEstimator]:
+        """The distinct crop steps of the listed methods (and their members), for the crop stage."""
+        out: list[BaseEstimator] = []
+        for name in self.methods:
+            for est in estimators(self.pipeline(name)):
+                if type(est).__name__ == "FaceCropper" and est.get_params() not in [
+                    o.get_params() for o in out
+                ]:
+                    out.append(est)
+        return out
+
+
+def estimators(obj: Any) -> list[BaseEstimator]:
+    """`obj` and every estimator nested in its parameters (steps, fusion members, ...)."""
+    if isinstance(obj, BaseEstimator):
+        found = [obj]
+        for value in obj.get_params(deep=False).values():
+            found += estimators(value)
+        return found
+    if isinstance(obj, list | tuple):
+        return [e for item in obj for e in estimators(item)]
+    return []
+
+
+def check_pipeline(pipe: BaseEstimator) -> None:
+    """Validate the parameters of every step of `pipe`, nested ones included (ValueError)."""
+    for est in estimators(pipe):
+        validate = getattr(est, "_validate_params", None)
+        if validate is not None and (
+            hasattr(est, "_parameter_constraints") or "_validate_params" in type(est).__dict__
+        ):
+            validate()
+
+
+def _tuples(value: Any) -> Any:
+    """TOML arrays as tuples, recursively (so settings hash and compare like code defaults)."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value
 
 
 def _merge(base: dict, over: Mapping) -> dict:
@@ -80,36 +142,14 @@ def _read(path: Path | str) -> dict:
             return tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: a folder, not a TOML config file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text (TOML files must be UTF-8)") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
-
-
-def _check_params(method: str, params: Mapping[str, Any], where: str) -> None:
-    """Build the method once with `params`: an unknown name or parameter fails here, not mid-run."""
-    if method not in METHODS:
-        raise ConfigError(f"{where}: unknown method {method!r}; known: {', '.join(METHODS)}")
-    try:
-        METHODS[method].build(**params)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"{where}: method {method!r} with {dict(params)}: {e}") from None
-
-
-def _variant(raw: Mapping[str, Any], where: str) -> Variant:
-    unknown = sorted(set(raw) - _VARIANT_KEYS)
-    if unknown or "method" not in raw:
-        raise ConfigError(f"{where}: a variant needs 'method' and may have {sorted(_VARIANT_KEYS)}")
-    params = dict(raw.get("params", {}))
-    _check_params(raw["method"], params, where)
-    fraction = raw.get("train_fraction")
-    if fraction is not None and not 0 < fraction <= 1:
-        raise ConfigError(f"{where}: train_fraction must be in (0, 1], got {fraction!r}")
-    return Variant(
-        label=str(raw.get("label", raw["method"])),
-        method=raw["method"],
-        params=params,
-        train_fraction=fraction,
-        seed_subset=raw.get("seed_subset"),
-    )
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
 
 
 def _keys(table: Any, allowed: set[str], where: str) -> Mapping[str, Any]:
@@ -122,32 +162,92 @@ def _keys(table: Any, allowed: set[str], where: str) -> Mapping[str, Any]:
     return table
 
 
-def _value(table: Mapping[str, Any], key: str, kind: type, where: str, low: float) -> Any:
-    """table[key] as `kind` (int or float), at least `low`, or a ConfigError naming the key."""
-    value = table.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < low:
-        raise ConfigError(f"{where} {key} must be a number >= {low}, got {value!r}")
-    if kind is int and value != int(value):
-        raise ConfigError(f"{where} {key} must be a whole number, got {value!r}")
-    return kind(value)
+def _method_list(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(m, str) for m in value):
+        raise ConfigError(
+            f"{where}: methods must be a non-empty list of method names, got {value!r}"
+        )
+    twice = sorted({m for m in value if value.count(m) > 1})
+    if twice:
+        raise ConfigError(f"{where}: methods lists {twice} more than once")
+    unknown = [m for m in value if m not in METHODS]
+    if unknown:
+        raise ConfigError(f"{where}: unknown method(s) {unknown}; known: {', '.join(METHODS)}")
+    return tuple(value)
 
 
 def _check_file(raw: Mapping[str, Any], where: str) -> None:
-    """Refuse misspelt keys anywhere in one file, so a typo never passes silently."""
+    """Refuse misspelt keys and wrong shapes anywhere in one file, so a typo never passes."""
     _keys(raw, _TOP_KEYS, where)
     _keys(raw.get("protocol", {}), _PROTOCOL_KEYS, f"{where}: [protocol]")
-    _keys(raw.get("crop", {}), {"size", "scale"}, f"{where}: [crop]")
-    _keys(raw.get("quick", {}), _TOP_KEYS - {"quick", "ablations"}, f"{where}: [quick]")
-    _keys(raw.get("quick", {}).get("protocol", {}), _PROTOCOL_KEYS, f"{where}: [quick.protocol]")
+    _keys(raw.get("crop", {}), _CROP_KEYS, f"{where}: [crop]")
+    quick = _keys(raw.get("quick", {}), _TOP_KEYS - {"quick", "ablations"}, f"{where}: [quick]")
+    _keys(quick.get("protocol", {}), _PROTOCOL_KEYS, f"{where}: [quick.protocol]")
+    _keys(quick.get("crop", {}), _CROP_KEYS, f"{where}: [quick.crop]")
+    for scope, table in (("", raw), ("quick.", quick)):
+        if "methods" in table:
+            _method_list(table["methods"], f"{where}: {scope}methods")
+        params = table.get("params", {})
+        if not isinstance(params, Mapping) or not all(
+            isinstance(v, Mapping) for v in params.values()
+        ):
+            raise ConfigError(f"{where}: [{scope}params] must hold tables [params.<method>]")
     ablations = raw.get("ablations", {})
     if not isinstance(ablations, Mapping):
         raise ConfigError(f"{where}: [ablations] must be a table of tables")
     for name, a in ablations.items():
         _keys(a, {"title", "variable", "variants"}, f"{where}: [ablations.{name}]")
+        if not isinstance(a.get("variants", []), list):
+            raise ConfigError(f"{where}: [ablations.{name}] variants must be a list of tables")
 
 
-def load_config(path: Path | str | None = None, quick: bool = False) -> Config:
-    """The default config, with the file at `path` merged over it and then `[quick]` if asked."""
+def _number(value: Any, kind: type, where: str, low: float, high: float) -> Any:
+    """`value` as `kind` (int or float) within [low, high], or a ConfigError naming `where`."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{where} must be a number, got {value!r}")
+    if kind is int and value != int(value):
+        raise ConfigError(f"{where} must be a whole number, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{where} must be in [{low:g}, {high:g}], got {value!r}")
+    return kind(value)
+
+
+def _build(cfg: Config, method: str, extra: Mapping[str, Any], where: str) -> None:
+    """Build and validate `method` with its final parameters, or raise ConfigError at `where`."""
+    try:
+        check_pipeline(cfg.pipeline(method, extra))
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: method {method!r}: {e}") from None
+
+
+def _variant(raw: Any, where: str) -> Variant:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: a variant must be a table, got {raw!r}")
+    _keys(raw, _VARIANT_KEYS, where)
+    if raw.get("method") not in METHODS:
+        raise ConfigError(
+            f"{where}: method must be one of {', '.join(METHODS)}, got {raw.get('method')!r}"
+        )
+    params = raw.get("params", {})
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"{where}: params must be a table, got {params!r}")
+    fraction = raw.get("train_fraction")
+    if fraction is not None:
+        fraction = _number(fraction, float, f"{where}: train_fraction", 0.01, 1)
+    return Variant(
+        label=str(raw.get("label", raw["method"])),
+        method=raw["method"],
+        params=_tuples(dict(params)),
+        train_fraction=fraction,
+        seed_subset=raw.get("seed_subset"),
+    )
+
+
+def load_config(path: Path | str | None = None, quick: bool = False, **overrides: Any) -> Config:
+    """The default config, the file at `path` merged over it, `[quick]` if asked, then `overrides`.
+
+    `overrides` are command-line values (`methods`, `folds`, `seed`), checked like the file's.
+    """
     raw = _read(files("benchmarks") / DEFAULT_CONFIG)
     _check_file(raw, "default")
     source = ["default"]
@@ -161,16 +261,39 @@ def load_config(path: Path | str | None = None, quick: bool = False) -> Config:
         source.append("quick")
     where = " + ".join(source)
     protocol = raw["protocol"]
+    for key in ("folds", "seed"):
+        if overrides.get(key) is not None:
+            protocol[key] = overrides[key]
     try:
         parse_criterion(protocol["criterion"])
-    except ValueError as e:
+    except (TypeError, ValueError) as e:
         raise ConfigError(f"{where}: [protocol] criterion: {e}") from None
-    params = {k: dict(v) for k, v in raw.get("params", {}).items()}
-    for name, p in params.items():
-        _check_params(name, p, f"{where}: [params.{name}]")
-    methods = tuple(raw["methods"])
-    for name in methods:
-        _check_params(name, {}, f"{where}: methods")
+    methods = raw["methods"] if overrides.get("methods") is None else list(overrides["methods"])
+    cfg = Config(
+        methods=_method_list(methods, f"{where}: methods"),
+        folds=_number(protocol["folds"], int, f"{where}: [protocol] folds", 2, 100),
+        seed=_number(protocol["seed"], int, f"{where}: [protocol] seed", 0, MAX_SEED),
+        criterion=str(protocol["criterion"]),
+        dev_fraction=_number(
+            protocol["dev_fraction"],
+            float,
+            f"{where}: [protocol] dev_fraction",
+            *DEV_FRACTION_RANGE,
+        ),
+        n_boot=_number(protocol["n_boot"], int, f"{where}: [protocol] n_boot", 1, 100_000),
+        crop=_tuples(dict(raw.get("crop", {}))),
+        params={k: _tuples(dict(v)) for k, v in raw.get("params", {}).items()},
+        ablations={},
+        source=tuple(source),
+    )
+    for name in cfg.params:
+        if name not in METHODS:
+            raise ConfigError(
+                f"{where}: [params.{name}]: unknown method; known: {', '.join(METHODS)}"
+            )
+        _build(cfg, name, {}, f"{where}: [params.{name}]")
+    for name in cfg.methods:
+        _build(cfg, name, {}, f"{where}: methods")
     ablations = {}
     for name, a in raw.get("ablations", {}).items():
         variants = tuple(
@@ -179,22 +302,12 @@ def load_config(path: Path | str | None = None, quick: bool = False) -> Config:
         )
         if not variants:
             raise ConfigError(f"{where}: [ablations.{name}] has no variants")
+        labels = [v.label for v in variants]
+        if len(set(labels)) != len(labels):
+            raise ConfigError(f"{where}: [ablations.{name}] has two variants with one label")
+        for i, v in enumerate(variants):
+            _build(cfg, v.method, v.params, f"{where}: [ablations.{name}] variant {i + 1}")
         ablations[name] = Ablation(
             name, a.get("title", name), a.get("variable", "variant"), variants
         )
-    dev_fraction = _value(protocol, "dev_fraction", float, f"{where}: [protocol]", 0)
-    if not 0 < dev_fraction < 1:
-        raise ConfigError(f"{where}: [protocol] dev_fraction must be in (0, 1), got {dev_fraction}")
-    return Config(
-        methods=methods,
-        folds=_value(protocol, "folds", int, f"{where}: [protocol]", 2),
-        seed=_value(protocol, "seed", int, f"{where}: [protocol]", 0),
-        criterion=str(protocol["criterion"]),
-        dev_fraction=dev_fraction,
-        n_boot=_value(protocol, "n_boot", int, f"{where}: [protocol]", 1),
-        crop_size=_value(raw["crop"], "size", int, f"{where}: [crop]", 8),
-        crop_scale=_value(raw["crop"], "scale", float, f"{where}: [crop]", 0.1),
-        params=params,
-        ablations=ablations,
-        source=tuple(source),
-    )
+    return replace(cfg, ablations=ablations)

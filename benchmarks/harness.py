@@ -4,20 +4,20 @@ Conventions: label 1 = attack, 0 = bona fide; scores are attack scores (higher =
 attack); attack when score >= threshold. An estimator sees X = a numpy object array of
 `Presentation` records and y = int labels.
 
-Per fold the estimator is cloned, fitted on the train records -- with `fit(X, y, dev=(X_dev,
-y_dev))` when its fit method takes a `dev` keyword, else `fit(X, y)` -- and scores the dev and test
-records with `decision_function` (or, lacking it, the attack column of `predict_proba`). The
-threshold is chosen on that fold's dev scores and applied to its test scores. The summary is
-`benchmarks.evaluate.evaluate_scores` of the fold's dev/test scores, so a score file written here
-and re-read by `python -m benchmarks.evaluate` gives the same numbers: per-fold metrics, mean and
-std over folds, pooled metrics (each test row judged at its own fold's threshold for
-APCER/BPCER/ACER/HTER; EER/AUC/BPCERx on the pooled scores) and group bootstrap CIs.
+Per fold the estimator is cloned, fitted on the train records by `classifiers.fitting.fit_method`
+(the training records' groups routed to the steps that request them, the dev records to a final
+step that takes them), and scores the dev and test records with `decision_function` (or,
+lacking it, the attack column of `predict_proba`). The threshold is chosen on that fold's dev
+scores and applied to its test scores. The summary is `benchmarks.evaluate.evaluate_scores` of
+the fold's dev/test scores, so a score file written here and re-read by `python -m
+benchmarks.evaluate` gives the same numbers: per-fold metrics, mean and std over folds, pooled
+metrics (each test row judged at its own fold's threshold for APCER/BPCER/ACER/HTER;
+EER/AUC/BPCERx on the pooled scores) and group bootstrap CIs.
 Fit time is wall-clock seconds per fold; scoring time is milliseconds per presentation scored.
 """
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +32,7 @@ from benchmarks.metrics import parse_criterion
 from benchmarks.scores import ScoreTable, write_scores
 from benchmarks.splits import group_ids
 from benchmarks.stats import PairedComparison, paired_bootstrap
+from classifiers.fitting import fit_method
 from features.records import Presentation
 
 PAIRED_METRICS = ("acer", "hter", "apcer_max", "apcer_pooled", "bpcer", "bpcer20")
@@ -72,6 +73,18 @@ class MethodResult:
             "score_file": None if self.score_file is None else str(self.score_file),
         }
 
+    def summary(self) -> str:
+        """One console line: name, family, ACER, APCER, BPCER, EER and fit time."""
+        m = self.metrics
+
+        def pct(k: str) -> str:
+            return "  n/a" if m.get(k) is None else f"{100 * m[k]:5.2f}%"
+
+        return (
+            f"{self.name:<22} {self.family:<11} ACER {pct('acer')}  APCER {pct('apcer_max')}  "
+            f"BPCER {pct('bpcer')}  EER {pct('eer')}  fit {np.mean(self.fit_seconds):6.1f} s/fold"
+        )
+
 
 def _records_array(records: Sequence[Presentation]) -> np.ndarray:
     X = np.empty(len(records), dtype=object)
@@ -79,17 +92,11 @@ def _records_array(records: Sequence[Presentation]) -> np.ndarray:
     return X
 
 
-def _accepts_dev(estimator: BaseEstimator) -> bool:
-    return "dev" in inspect.signature(estimator.fit).parameters
-
-
-def fit_estimator(
+def fit_on(
     estimator: BaseEstimator, X: np.ndarray, y: np.ndarray, dev: tuple[np.ndarray, np.ndarray]
 ) -> BaseEstimator:
-    """Fit on (X, y), passing `dev` on when its fit takes it (CNN early stopping, fusion)."""
-    if _accepts_dev(estimator):
-        return estimator.fit(X, y, dev=dev)
-    return estimator.fit(X, y)
+    """Fit a method on the records X with the dev records, its groups from `group_ids(X)`."""
+    return fit_method(estimator, X, y, groups=group_ids(X), dev=dev)
 
 
 def _attack_scores(estimator: BaseEstimator, X: np.ndarray, where: str) -> np.ndarray:
@@ -172,7 +179,7 @@ def evaluate_method(
         train, dev = np.asarray(fold.train), np.asarray(fold.dev)
         start = time.perf_counter()
         try:
-            fit_estimator(est, X[train], y[train], (X[dev], y[dev]))
+            fit_on(est, X[train], y[train], (X[dev], y[dev]))
         except Exception as e:
             raise HarnessError(f"{where}: fit failed: {type(e).__name__}: {e}") from e
         fit_seconds.append(time.perf_counter() - start)

@@ -13,9 +13,7 @@ All scores are attack scores (higher = more likely an attack).
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,16 +24,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
-from classifiers.cnn import build_cnn
-from classifiers.cnn.estimator import CNNClassifier
-from classifiers.methods import Method, build_method
+from classifiers.fitting import fit_method
 
 FUSION_METHODS = ("zmean", "stacking")
-
-
-def accepts_dev(estimator: BaseEstimator) -> bool:
-    """Does `estimator.fit` take a `dev` keyword (as the harness checks)?"""
-    return "dev" in inspect.signature(estimator.fit).parameters
 
 
 def attack_scores(estimator: BaseEstimator, X: Any) -> np.ndarray:
@@ -60,9 +51,11 @@ def _check_dev(dev: Any, who: str) -> tuple[Any, np.ndarray]:
 class ScoreFusion(ClassifierMixin, BaseEstimator):
     """Score-level fusion of several estimators over the same X (e.g. an SVM and a CNN).
 
-    estimators : list of (name, estimator) pairs. method : "zmean" (mean of per-method
-    z-scores, statistics from dev scores) or "stacking" (logistic regression on the dev
-    z-scores, with inverse-frequency class weights; `C` is its inverse regularisation).
+    estimators : list of (name, estimator) pairs, e.g. registered methods' pipelines, each fitted
+    with `classifiers.fitting.fit_method` (groups and dev reach them as they would alone).
+    method : "zmean" (mean of per-method z-scores, statistics from dev scores) or "stacking"
+    (logistic regression on the dev z-scores, with inverse-frequency class weights; `C` is its
+    inverse regularisation).
     After fit: `estimators_` (fitted clones), `mean_`, `scale_` (per-method dev score mean
     and std), `stacker_` (stacking only), `weights_` (the fused score's weight per method).
     """
@@ -74,8 +67,14 @@ class ScoreFusion(ClassifierMixin, BaseEstimator):
         self.method = method
         self.C = C
 
+    __metadata_request__fit = {"groups": True}  # noqa: RUF012 - passed on to the members
+
     def fit(
-        self, X: Any, y: Sequence[int], dev: tuple[Any, Sequence[int]] | None = None
+        self,
+        X: Any,
+        y: Sequence[int],
+        dev: tuple[Any, Sequence[int]] | None = None,
+        groups: Sequence | None = None,
     ) -> ScoreFusion:
         """Fit every base estimator on (X, y), then the fusion on their scores of `dev`."""
         if self.method not in FUSION_METHODS:
@@ -88,11 +87,7 @@ class ScoreFusion(ClassifierMixin, BaseEstimator):
         X_dev, y_dev = _check_dev(dev, "ScoreFusion")
         self.estimators_ = []
         for name, est in self.estimators:
-            fitted = clone(est)
-            if accepts_dev(fitted):
-                fitted.fit(X, y, dev=(X_dev, y_dev))
-            else:
-                fitted.fit(X, y)
+            fitted = fit_method(clone(est), X, y, groups=groups, dev=(X_dev, y_dev))
             self.estimators_.append((name, fitted))
         S = self.base_scores(X_dev)
         self.mean_ = S.mean(axis=0)
@@ -138,19 +133,24 @@ def default_embedding_svm(C: float = 1.0) -> Pipeline:
 class DeepFeatureSVM(ClassifierMixin, BaseEstimator):
     """A CNN's penultimate-layer embeddings -> SVM, both trained on the training split.
 
-    cnn : a `CNNClassifier` (default: LivenessNet with default settings); it is trained on
-    train with `dev` used only for its early stopping. svm : an estimator over embeddings
+    cnn : a `CNNClassifier` over face crops (default: LivenessNet with default settings); it is
+    trained on train with `dev` used only for its early stopping. svm : an estimator over embeddings
     (default `default_embedding_svm()`), fitted on the TRAINING embeddings.
     """
 
-    def __init__(self, cnn: CNNClassifier | None = None, svm: BaseEstimator | None = None) -> None:
+    def __init__(self, cnn: BaseEstimator | None = None, svm: BaseEstimator | None = None) -> None:
         self.cnn = cnn
         self.svm = svm
 
     def fit(
         self, X: Any, y: Sequence[int], dev: tuple[Any, Sequence[int]] | None = None
     ) -> DeepFeatureSVM:
-        self.cnn_ = clone(self.cnn) if self.cnn is not None else CNNClassifier()
+        if self.cnn is None:
+            from classifiers.cnn.estimator import CNNClassifier  # TensorFlow only when needed
+
+            self.cnn_ = CNNClassifier()
+        else:
+            self.cnn_ = clone(self.cnn)
         self.cnn_.fit(X, y, dev=dev)
         self.svm_ = clone(self.svm) if self.svm is not None else default_embedding_svm()
         self.svm_.fit(self.cnn_.embed(X), np.asarray(y))
@@ -164,55 +164,3 @@ class DeepFeatureSVM(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         return (self.decision_function(X) >= 0).astype("int64")
-
-
-# --------------------------------------------------------------------------- registry
-def _handcrafted(handcrafted: str | Callable[[], BaseEstimator]) -> BaseEstimator:
-    return build_method(handcrafted) if isinstance(handcrafted, str) else handcrafted()
-
-
-def fusion(
-    method: str = "zmean",
-    handcrafted: str | Callable[[], BaseEstimator] = "colour-lbp-svm",
-    cnn: str = "livenessnet",
-    C: float = 1.0,
-    **cnn_params: Any,
-) -> ScoreFusion:
-    """ScoreFusion of a handcrafted method (a `classifiers.methods` name, or a factory) and a CNN.
-
-    `cnn` names a CNN method ("livenessnet" or "seed-cnn"); `cnn_params` go to its factory.
-    """
-    members = [("handcrafted", _handcrafted(handcrafted)), ("cnn", build_cnn(cnn, **cnn_params))]
-    return ScoreFusion(members, method=method, C=C)
-
-
-def deep_features_svm(
-    cnn: str = "livenessnet", C: float = 1.0, **cnn_params: Any
-) -> DeepFeatureSVM:
-    """DeepFeatureSVM on the named CNN's embeddings (StandardScaler + RBF SVC with this C)."""
-    return DeepFeatureSVM(cnn=build_cnn(cnn, **cnn_params), svm=default_embedding_svm(C))
-
-
-HYBRID_METHODS: dict[str, Method] = {
-    m.name: m
-    for m in [
-        Method(
-            "fusion-zmean",
-            "hybrid",
-            "mean of dev-z-normalised scores of colour-LBP + SVM and LivenessNet",
-            partial(fusion, "zmean"),
-        ),
-        Method(
-            "fusion-stacking",
-            "hybrid",
-            "logistic regression on dev scores of colour-LBP + SVM and LivenessNet",
-            partial(fusion, "stacking"),
-        ),
-        Method(
-            "deep-features-svm",
-            "hybrid",
-            "LivenessNet penultimate-layer (64-d) embeddings + RBF SVM trained on the train split",
-            deep_features_svm,
-        ),
-    ]
-}

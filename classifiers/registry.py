@@ -1,10 +1,211 @@
-"""Every named method the benchmark runs: handcrafted + SVM, the metadata audit, CNNs, hybrids."""
+"""The one registry of methods: each is a name, a family, a line of description and a builder.
+
+A builder returns a plain scikit-learn `Pipeline` over presentation records, in the order the
+data flows: ``crop`` (`features.faces.FaceCropper`) -> ``features`` (an extractor of
+`features/`) -> ``clf`` (`classifiers.svm.TunedClassifier`), or ``crop`` -> ``clf`` (a CNN), or
+one ``fusion`` step over other registered methods. Builders state only what differs from each
+step's own defaults. Settings from a config are applied with `set_params` under the pipeline's
+own names (``crop__size``, ``features__P``, ``clf__C``), so every parameter of every step is
+configurable, and a fusion's members are the configured methods themselves: a builder gets
+`member(name)`, which builds another registered method with its configured parameters.
+
+Families: ``handcrafted``, ``cnn``, ``hybrid``, and ``audit`` (the metadata audit: not a
+liveness method, it measures what a dataset gives away without looking at a face). TensorFlow
+is imported only when a CNN or hybrid pipeline is built.
+
+Adding a handcrafted method is an extractor module in `features/` plus one `Method` entry here.
+"""
 
 from __future__ import annotations
 
-from classifiers.cnn import CNN_METHODS
-from classifiers.fusion import HYBRID_METHODS
-from classifiers.methods import METHODS as HANDCRAFTED_METHODS
-from classifiers.methods import Method
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
-METHODS: dict[str, Method] = {**HANDCRAFTED_METHODS, **CNN_METHODS, **HYBRID_METHODS}
+from sklearn.base import BaseEstimator
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from classifiers.svm import TunedClassifier
+from features.colour import ColourLBP
+from features.distortion import DistortionFeatures
+from features.faces import FaceCropper
+from features.fourier import FourierSpectrum
+from features.lbp import LBPHistogram, MultiScaleLBP
+from features.metadata import MetadataFeatures
+
+Member = Callable[[str], Pipeline]
+"""Builds another registered method with its configured parameters (for fusions)."""
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered method: `build(member)` returns its default, unfitted `Pipeline`."""
+
+    name: str
+    family: str
+    description: str
+    build: Callable[[Member], Pipeline]
+
+
+def _handcrafted(features: BaseEstimator, **clf: Any) -> Pipeline:
+    return Pipeline(
+        [("crop", FaceCropper()), ("features", features), ("clf", TunedClassifier(**clf))]
+    )
+
+
+def _cnn(architecture: str) -> Callable[[Member], Pipeline]:
+    def build(member: Member) -> Pipeline:
+        from classifiers.cnn.estimator import CNNClassifier
+
+        return Pipeline([("crop", FaceCropper()), ("clf", CNNClassifier(architecture))])
+
+    return build
+
+
+def _fusion(method: str) -> Callable[[Member], Pipeline]:
+    def build(member: Member) -> Pipeline:
+        from classifiers.fusion import ScoreFusion
+
+        members = [(name, member(name)) for name in ("colour-lbp-svm", "livenessnet")]
+        return Pipeline([("fusion", ScoreFusion(members, method=method))])
+
+    return build
+
+
+def _deep_features(member: Member) -> Pipeline:
+    from classifiers.fusion import DeepFeatureSVM
+
+    cnn = member("livenessnet")
+    return Pipeline([("crop", cnn["crop"]), ("clf", DeepFeatureSVM(cnn=cnn["clf"]))])
+
+
+def _metadata_audit(member: Member) -> Pipeline:
+    return Pipeline(
+        [
+            ("features", MetadataFeatures()),
+            ("scale", StandardScaler()),
+            ("clf", LogisticRegression(class_weight="balanced", max_iter=5000)),
+        ]
+    )
+
+
+_ENTRIES = [
+    Method(
+        "lbp-svm",
+        "handcrafted",
+        "grey LBP^u2_{8,1} over 3x3 blocks + RBF SVM (Määttä et al. 2011; Chingovska et al. 2012)",
+        lambda member: _handcrafted(LBPHistogram(grid=(3, 3))),
+    ),
+    Method(
+        "lbp-multiscale-svm",
+        "handcrafted",
+        "grey LBP^u2 (8,1)+(8,2)+(16,2) + RBF SVM (Määttä et al. 2011)",
+        lambda member: _handcrafted(MultiScaleLBP()),
+    ),
+    Method(
+        "colour-lbp-svm",
+        "handcrafted",
+        "LBP^u2_{8,1} of each HSV and YCbCr channel + RBF SVM (Boulkenafet et al. 2015/2016)",
+        lambda member: _handcrafted(ColourLBP()),
+    ),
+    Method(
+        "fourier-svm",
+        "handcrafted",
+        "radial log-power spectrum, high-frequency ratios, DoG energies + RBF SVM "
+        "(Li et al. 2004; Tan et al. 2010)",
+        lambda member: _handcrafted(FourierSpectrum(), norm=None),
+    ),
+    Method(
+        "distortion-svm",
+        "handcrafted",
+        "specular, blur, chromatic moments, colour diversity + RBF SVM (Wen, Han, Jain 2015)",
+        lambda member: _handcrafted(DistortionFeatures(), norm=None),
+    ),
+    Method(
+        "lbp-lr",
+        "handcrafted",
+        "lbp-svm's LBP features + logistic regression, the linear reference",
+        lambda member: _handcrafted(
+            LBPHistogram(grid=(3, 3)), kernels=("logistic",), C=(0.01, 0.1, 1.0, 10.0), gamma=(1.0,)
+        ),
+    ),
+    Method(
+        "livenessnet",
+        "cnn",
+        "LivenessNet (Rosebrock 2019): 2x(Conv-BN-ReLU)x2 blocks, dense 64, sigmoid; "
+        "seed augmentation, early stopping on dev loss",
+        _cnn("livenessnet"),
+    ),
+    Method(
+        "seed-cnn",
+        "cnn",
+        "the original Liveness-Detection project's CNN (Conv32-64-128-128, Dense512, sigmoid), "
+        "seed augmentation, early stopping on dev loss",
+        _cnn("seed-cnn"),
+    ),
+    Method(
+        "fusion-zmean",
+        "hybrid",
+        "mean of dev-z-normalised scores of colour-lbp-svm and livenessnet",
+        _fusion("zmean"),
+    ),
+    Method(
+        "fusion-stacking",
+        "hybrid",
+        "logistic regression on dev scores of colour-lbp-svm and livenessnet",
+        _fusion("stacking"),
+    ),
+    Method(
+        "deep-features-svm",
+        "hybrid",
+        "livenessnet's penultimate-layer (64-d) embeddings + RBF SVM trained on the train split",
+        _deep_features,
+    ),
+    Method(
+        "metadata-audit",
+        "audit",
+        "AUDIT, not liveness: file width, height, aspect, bytes/pixel, JPEG quality + "
+        "logistic regression (how much the files alone give away)",
+        _metadata_audit,
+    ),
+]
+
+METHODS: dict[str, Method] = {m.name: m for m in _ENTRIES}
+
+
+def get_method(name: str) -> Method:
+    """The registered method called `name`; ValueError listing the known names otherwise."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; known: {', '.join(METHODS)}") from None
+
+
+def build_method(
+    name: str,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> Pipeline:
+    """The pipeline of method `name` with its configured parameters, not yet fitted.
+
+    params: per method name, `set_params` keys of its pipeline (``{"lbp-svm": {"clf__C":
+    [1.0]}}``); a fusion's members are built with their own entries. defaults: keys applied to
+    every pipeline that has them (the config's ``[crop]``: ``{"crop__size": 64}``), before its
+    own entry. A key the pipeline does not have is a ValueError naming it and the valid keys.
+    """
+    params = params or {}
+    defaults = defaults or {}
+    pipe = get_method(name).build(lambda member: build_method(member, params, defaults))
+    valid = pipe.get_params(deep=True)
+    own = dict(params.get(name, {}))
+    unknown = sorted(k for k in own if k not in valid)
+    if unknown:
+        settable = sorted(k for k, v in valid.items() if "__" in k and not hasattr(v, "fit"))
+        raise ValueError(
+            f"method {name!r} has no parameter {', '.join(unknown)}; "
+            f"settable: {', '.join(settable)}"
+        )
+    pipe.set_params(**{**{k: v for k, v in defaults.items() if k in valid}, **own})
+    return pipe

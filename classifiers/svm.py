@@ -1,4 +1,4 @@
-"""SVM pipelines for handcrafted features, and a group-aware tuned wrapper over records.
+"""SVM pipelines for handcrafted features, and the group-aware tuned classifier they end in.
 
 `make_classifier` builds `normalise -> scale -> classifier` for one kernel:
 
@@ -9,11 +9,11 @@
   `Chi2Kernel`), ``"additive_chi2"`` (`AdditiveChi2Sampler` + `LinearSVC`, the scalable form for
   large datasets) or ``"logistic"`` (logistic regression, the simple reference).
 
-`TunedSVM` is what the benchmark runs: an estimator over RECORDS. Its `fit(records, y)` turns
-records into features with its `features` pipeline (e.g. FaceCropper -> LBPHistogram), derives
-groups from the records (`benchmarks.splits.group_ids`: subject, else video, else duplicate
-cluster) and grid-searches C, gamma and kernel with `StratifiedGroupKFold`, so tuning never
-puts a subject or a duplicate on both sides of an inner split. Gamma values are multipliers of
+`TunedClassifier` is the last step of every handcrafted method's pipeline: over a feature matrix,
+it grid-searches C, gamma and kernel with `StratifiedGroupKFold`. It requests `groups` through
+scikit-learn's metadata routing (the harness passes each record's group: subject, else video,
+else duplicate cluster), so tuning never puts a subject or a duplicate on both sides of an inner
+split. Gamma values are multipliers of
 data-derived scales (RBF: sklearn's "scale", 1 / (n_features * var); chi2: 1 / mean chi2
 distance, Zhang et al. 2007), so one grid fits features of any length.
 """
@@ -21,6 +21,7 @@ distance, Zhang et al. 2007), so one grid fits features of any length.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
@@ -31,10 +32,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
-from sklearn.utils.validation import check_is_fitted
-
-from benchmarks.splits import group_ids
-from features.records import Presentation
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 KERNELS = ("rbf", "linear", "chi2", "additive_chi2", "logistic")
 NORMS = ("hellinger", "l1", None)
@@ -142,26 +140,22 @@ def _chi2_scale(pipe: Pipeline, F: np.ndarray, max_rows: int = 300) -> float:
 _GAMMA_SCALES = {"rbf": _rbf_scale, "chi2": _chi2_scale}
 
 
-def record_groups(X: Sequence) -> np.ndarray:
-    """Group ids for inner CV: from the records if X holds records, else one group per sample."""
-    items = list(X)
-    if items and all(isinstance(r, Presentation) for r in items):
-        return np.asarray(group_ids(items))
-    return np.arange(len(items))
+class TunedClassifier(ClassifierMixin, BaseEstimator):
+    """Features -> a classifier grid-searched over kernels, C and gamma with group-aware inner CV.
 
-
-class TunedSVM(ClassifierMixin, BaseEstimator):
-    """records -> `features` -> grid-searched classifier, with group-aware inner CV.
-
-    `kernels`, `C` and `gamma` span the grid (gamma as multipliers of the data-derived scale;
-    ignored by linear kernels). With a single candidate no search is run. After `fit`:
-    `best_params_`, `best_score_` (mean inner-CV `scoring`), `cv_results_` (one GridSearchCV
-    `cv_results_` per kernel; None without search), `features_` and `classifier_`.
+    `kernels` (any of `KERNELS`: SVMs, or "logistic" for a logistic regression), `C` and
+    `gamma` span the grid (gamma as multipliers of the data-derived scale; ignored by linear
+    kernels). With a single candidate no search is run. `fit(X, y, groups=None)`: `groups`
+    (requested through metadata routing) keep each group on one side of every inner split;
+    without them each sample is its own group. After `fit`: `best_params_`, `best_score_`
+    (mean inner-CV `scoring`), `cv_results_` (one GridSearchCV `cv_results_` per kernel; None
+    without search) and `classifier_`.
     """
+
+    __metadata_request__fit = {"groups": True}  # noqa: RUF012 - scikit-learn's declaration
 
     def __init__(
         self,
-        features: BaseEstimator | Pipeline | None = None,
         kernels: Sequence[str] = ("rbf",),
         C: Sequence[float] = (0.1, 1.0, 10.0, 100.0),
         gamma: Sequence[float] = (0.1, 1.0, 10.0),
@@ -172,7 +166,6 @@ class TunedSVM(ClassifierMixin, BaseEstimator):
         n_jobs: int | None = 1,
         random_state: int = 0,
     ) -> None:
-        self.features = features
         self.kernels = kernels
         self.C = C
         self.gamma = gamma
@@ -182,6 +175,31 @@ class TunedSVM(ClassifierMixin, BaseEstimator):
         self.scoring = scoring
         self.n_jobs = n_jobs
         self.random_state = random_state
+
+    def _validate_params(self) -> None:
+        """Raise ValueError naming the first parameter outside what the classifier supports."""
+
+        def positive_numbers(name: str, values: object) -> None:
+            ok = isinstance(values, Sequence) and not isinstance(values, str) and len(values) > 0
+            if not ok or not all(
+                isinstance(v, Real) and not isinstance(v, bool) and v > 0 for v in values
+            ):
+                raise ValueError(
+                    f"{name} must be a non-empty list of positive numbers, got {values!r}"
+                )
+
+        kernels = self.kernels
+        if isinstance(kernels, str) or not kernels or any(k not in KERNELS for k in kernels):
+            raise ValueError(f"kernels must be a non-empty list from {KERNELS}, got {kernels!r}")
+        positive_numbers("C", self.C)
+        positive_numbers("gamma", self.gamma)
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
+        if any(k in _HISTOGRAM_KERNELS for k in kernels) and self.norm is None:
+            raise ValueError("chi-squared kernels need histogram features: set norm")
+        splits = self.inner_splits
+        if isinstance(splits, bool) or not isinstance(splits, int) or not 2 <= splits <= 20:
+            raise ValueError(f"inner_splits must be an integer in 2..20, got {splits!r}")
 
     def _candidates(self, F: np.ndarray) -> list[dict]:
         """Per kernel: its pipeline and the classifiers to try in its last step."""
@@ -197,19 +215,18 @@ class TunedSVM(ClassifierMixin, BaseEstimator):
             grid.append({"pipe": pipe, "clf": clfs})
         return grid
 
-    def fit(self, X: Sequence, y: Sequence[int], groups: Sequence | None = None) -> TunedSVM:
-        """Extract features from X (records), then tune and fit the classifier on them."""
-        y = np.asarray(y)
-        if len(X) != len(y):
-            raise ValueError(f"X has {len(X)} items but y has {len(y)} labels")
+    def fit(
+        self, X: np.ndarray, y: Sequence[int], groups: Sequence | None = None
+    ) -> TunedClassifier:
+        """Tune on (X, y) with inner CV that keeps each of `groups` on one side, then refit."""
+        self._validate_params()
+        F, y = validate_data(self, X, y)
         self.classes_ = np.unique(y)
         if self.classes_.size != 2:
-            raise ValueError(f"TunedSVM needs both classes in y, got {self.classes_.tolist()}")
-        if not self.kernels or not self.C:
-            raise ValueError("TunedSVM needs at least one kernel and one C value")
-        groups = record_groups(X) if groups is None else np.asarray(groups)
-        self.features_ = clone(self.features) if self.features is not None else "passthrough"
-        F = X if self.features is None else self.features_.fit_transform(X, y)
+            raise ValueError(
+                f"{type(self).__name__} needs both classes in y, got {self.classes_.tolist()}"
+            )
+        groups = np.arange(len(y)) if groups is None else np.asarray(groups)
         candidates = self._candidates(F)
         n_candidates = sum(len(c["clf"]) for c in candidates)
         if n_candidates == 1:
@@ -242,13 +259,13 @@ class TunedSVM(ClassifierMixin, BaseEstimator):
         self.cv_results_ = results
         return self
 
-    def _features(self, X: Sequence) -> np.ndarray:
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """Attack scores (higher = more likely an attack), one per row of X."""
         check_is_fitted(self, "classifier_")
-        return X if self.features is None else self.features_.transform(X)
+        F = validate_data(self, X, reset=False)
+        return np.asarray(self.classifier_.decision_function(F), dtype=np.float64)
 
-    def decision_function(self, X: Sequence) -> np.ndarray:
-        """Attack scores (higher = more likely an attack), one per item of X."""
-        return np.asarray(self.classifier_.decision_function(self._features(X)), dtype=np.float64)
-
-    def predict(self, X: Sequence) -> np.ndarray:
-        return self.classifier_.predict(self._features(X))
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """1 (attack) or 0 (bona fide) by the tuned classifier's own decision rule."""
+        check_is_fitted(self, "classifier_")
+        return self.classifier_.predict(validate_data(self, X, reset=False))

@@ -258,7 +258,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         self.detector = detector
         self.cache_dir = cache_dir
 
-    def _validate(self) -> None:
+    def _validate_params(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"FaceCropper: mode must be one of {MODES}, got {self.mode!r}")
         if self.detector not in DETECTORS:
@@ -272,7 +272,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
 
     def param_key(self) -> str:
         """Folder name for this cropper's cache: size, scale, mode, detector and format version."""
-        self._validate()
+        self._validate_params()
         if self.mode == "whole":
             return f"whole-{self.size}px-v{CACHE_FORMAT_VERSION}"
         settings = {**DETECTORS[self.detector], "opencv": cv2.__version__}
@@ -331,7 +331,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
 
     def fit(self, X: Sequence[Presentation], y: object = None) -> FaceCropper:
         """Check the parameters; the cropper learns nothing."""
-        self._validate()
+        self._validate_params()
         return self
 
     def transform(self, X: Sequence[Presentation]) -> np.ndarray:

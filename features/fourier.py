@@ -51,7 +51,7 @@ class FourierSpectrum(FeatureExtractor):
         n_bands: int = 16,
         window: str | None = "hann",
         hf_cutoffs: tuple[float, ...] = (0.25, 0.5, 0.75),
-        dog_sigmas: tuple[tuple[float, float], ...] = (),
+        dog_sigmas: tuple[tuple[float, float], ...] = ((0.5, 1.0), (1.0, 2.0), (2.0, 4.0)),
         n_jobs: int | None = 1,
         cache: bool = True,
     ) -> None:

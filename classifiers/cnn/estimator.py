@@ -1,9 +1,16 @@
-"""`CNNClassifier`: a Keras CNN behind the scikit-learn estimator API, over presentation records.
+"""`CNNClassifier`: a Keras CNN behind the scikit-learn estimator API, over face crops.
 
-The harness treats it exactly like an SVM pipeline: `fit(X, y, dev=(X_dev, y_dev))` crops the
-faces (`features.faces.FaceCropper`, cached on disk), trains with early stopping and best-weights
-restore on the DEVELOPMENT loss (never test), and `decision_function(X)` returns attack scores
-(the logit of P(attack); higher = more likely an attack).
+It is the last step of a CNN method's pipeline (``crop`` -> ``clf``): `fit(X, y, dev=(X_dev,
+y_dev))` trains on (N, s, s, 3) uint8 crops with early stopping and best-weights restore on the
+DEVELOPMENT loss (never test), and `decision_function(X)` returns attack scores (the logit of
+P(attack); higher = more likely an attack). The input size is the crop size. TensorFlow is
+imported when a network is trained or loaded, not when the estimator is built or validated.
+
+A finished training run is kept on disk (`fit_cache`): `<cache root>/cnn-fits/<key>.keras` plus
+its history, keyed by every training parameter, the crops, the labels and the TensorFlow
+version, and loaded back with Keras' safe mode. Training is deterministic, so these are the
+weights retraining would give; it spares the hybrids (and any re-run or parallel worker) a second
+training of a CNN the benchmark has already trained, and `reused_fit_` says when it happened.
 """
 
 from __future__ import annotations
@@ -11,36 +18,33 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
-from collections import OrderedDict
 from collections.abc import Sequence
+from numbers import Integral, Real
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
-import tensorflow as tf
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import check_is_fitted
 
-from classifiers.cnn.models import ARCHITECTURES, EMBEDDING, LOGIT
-from classifiers.cnn.training import image_dataset, seed_augmentation, set_global_seed
+from features.base import check_crops
+from features.files import atomic_path, atomic_write, cache_root
 
-FORMAT_VERSION = 1
-MEMO_SIZE = 16
-# Fitted models of this process by training-run key (see `reuse_fits`), most recent last.
-_FITTED: OrderedDict[str, tuple[keras.Model, dict[str, list[float]]]] = OrderedDict()
+if TYPE_CHECKING:
+    import keras
+
+FORMAT_VERSION = 2
+ARCHITECTURES = ("livenessnet", "seed-cnn")
+"""The names of `classifiers.cnn.models.ARCHITECTURES`, known without importing TensorFlow."""
 
 
 class CNNClassifier(ClassifierMixin, BaseEstimator):
-    """Binary PAD CNN (label 1 = attack) trained from face crops of presentation records.
+    """Binary PAD CNN (label 1 = attack) trained from square face crops.
 
     Parameters
     ----------
     architecture : "livenessnet" or "seed-cnn" (see `classifiers.cnn.models`).
-    input_size : side of the square face crop fed to the network (64 on CPU; the seed used 150).
-    crop_scale, crop_mode : passed to `FaceCropper(size=input_size, scale=..., mode=...)`.
     augment : apply the seed project's augmentation (`SEED_AUGMENTATION`) during training.
     epochs : cap on training epochs. patience : early-stopping patience (epochs without a lower
         dev loss); the weights of the best dev-loss epoch are restored at the end. The defaults
@@ -52,21 +56,12 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     class_weight : "balanced" (inverse class frequency; all 1 for balanced data) or None.
     seed : seeds Python, NumPy, TensorFlow, augmentation and shuffling; with op determinism the same
         seed gives the same scores on the same machine and software versions.
-    reuse_fits : a fit with the same parameters on the same train and dev crops and labels reuses
-        the model trained earlier in this process (the last `MEMO_SIZE` fits) instead of training
-        again. Training is deterministic, so these are the weights retraining would give; it
-        spares the hybrids a second training of the CNN the benchmark has already trained
-        (their fit time then excludes it: `reused_fit_` says so).
-
-    X is an array of `Presentation` records, or already-cropped uint8 images (N, s, s, 3).
+    fit_cache : keep and reuse finished training runs on disk (see the module docstring).
     """
 
     def __init__(
         self,
         architecture: str = "livenessnet",
-        input_size: int = 64,
-        crop_scale: float = 1.5,
-        crop_mode: str = "face",
         augment: bool = True,
         epochs: int = 8,
         batch_size: int = 32,
@@ -75,13 +70,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         lr_patience: int = 2,
         class_weight: str | None = "balanced",
         seed: int = 0,
-        reuse_fits: bool = True,
+        fit_cache: bool = True,
         verbose: int = 0,
     ) -> None:
         self.architecture = architecture
-        self.input_size = input_size
-        self.crop_scale = crop_scale
-        self.crop_mode = crop_mode
         self.augment = augment
         self.epochs = epochs
         self.batch_size = batch_size
@@ -90,23 +82,41 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.lr_patience = lr_patience
         self.class_weight = class_weight
         self.seed = seed
-        self.reuse_fits = reuse_fits
+        self.fit_cache = fit_cache
         self.verbose = verbose
 
-    # ------------------------------------------------------------------ input
-    def _images(self, X: Any) -> np.ndarray:
-        """Face crops (N, s, s, 3) uint8 for records, or validated pre-cropped images."""
-        s = self.input_size
-        if isinstance(X, np.ndarray) and X.ndim == 4:
-            if X.shape[1:] != (s, s, 3) or X.dtype != np.uint8:
-                raise ValueError(
-                    f"image array must be uint8 of shape (N, {s}, {s}, 3) for input_size={s}, "
-                    f"got {X.dtype} {X.shape}"
-                )
-            return X
-        from features.faces import FaceCropper
+    def _validate_params(self) -> None:
+        """Raise ValueError naming the first parameter outside what the CNN supports."""
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"architecture must be one of {sorted(ARCHITECTURES)}, got {self.architecture!r}"
+            )
+        for name, low in (("epochs", 1), ("batch_size", 1), ("patience", 0), ("lr_patience", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        lr = self.learning_rate
+        if isinstance(lr, bool) or not isinstance(lr, Real) or not 0 < lr < 1:
+            raise ValueError(f"learning_rate must be a number in (0, 1), got {lr!r}")
+        if self.class_weight not in ("balanced", None):
+            raise ValueError(f"class_weight must be 'balanced' or None, got {self.class_weight!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, Integral):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        if not 0 <= self.seed < 2**32:
+            raise ValueError(f"seed must be in [0, 2**32), got {self.seed!r}")
+        for name in ("augment", "fit_cache"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
 
-        return FaceCropper(size=s, scale=self.crop_scale, mode=self.crop_mode).transform(X)
+    # ------------------------------------------------------------------ input
+    @staticmethod
+    def _images(X: Any, size: int | None = None) -> np.ndarray:
+        """X as square (N, s, s, 3) uint8 crops (of side `size` when given)."""
+        X = check_crops(X)
+        if X.shape[1] != X.shape[2] or (size is not None and X.shape[1] != size):
+            want = "square crops" if size is None else f"{size}x{size} crops"
+            raise ValueError(f"CNNClassifier needs {want}, got {X.shape[1]}x{X.shape[2]}")
+        return X
 
     @staticmethod
     def _labels(y: Sequence[int], n: int, what: str) -> np.ndarray:
@@ -124,31 +134,22 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self, X: Any, y: Sequence[int], dev: tuple[Any, Sequence[int]] | None = None
     ) -> CNNClassifier:
         """Train on (X, y); `dev=(X_dev, y_dev)` drives early stopping and the LR schedule."""
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(
-                f"unknown architecture {self.architecture!r}; choose from {sorted(ARCHITECTURES)}"
-            )
-        if self.class_weight not in ("balanced", None):
-            raise ValueError(f"class_weight must be 'balanced' or None, got {self.class_weight!r}")
+        self._validate_params()
         images = self._images(X)
         y = self._labels(y, len(images), "training labels")
         if len(np.unique(y)) < 2:
             raise ValueError("training labels hold one class only; a PAD classifier needs both")
         dev_images = dev_y = None
         if dev is not None:
-            dev_images = self._images(dev[0])
+            dev_images = self._images(dev[0], images.shape[1])
             dev_y = self._labels(dev[1], len(dev_images), "development labels")
-        key = self._fit_key(images, y, dev_images, dev_y)
-        self.reused_fit_ = self.reuse_fits and key in _FITTED
-        if self.reused_fit_:
-            _FITTED.move_to_end(key)
-            model, history = _FITTED[key]
-        else:
+        cached = self._fit_path(images, y, dev_images, dev_y) if self.fit_cache else None
+        model, history = _load_fit(cached) if cached is not None else (None, None)
+        self.reused_fit_ = model is not None
+        if model is None:
             model, history = self._train(images, y, dev_images, dev_y)
-            if self.reuse_fits:
-                _FITTED[key] = (model, history)
-                while len(_FITTED) > MEMO_SIZE:
-                    _FITTED.popitem(last=False)
+            if cached is not None:
+                _save_fit(cached, model, history)
         monitor = "val_loss" if dev is not None else "loss"
         self.history_ = {k: list(v) for k, v in history.items()}
         self.n_epochs_ = len(history[monitor])
@@ -157,15 +158,17 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.threshold_ = 0.0  # logit 0 = P(attack) 0.5; the harness picks its own on dev scores
         return self
 
-    def _fit_key(self, *arrays: np.ndarray | None) -> str:
-        """Identifies a training run: parameters that shape it, data, labels, TF version."""
-        params = {k: v for k, v in self.get_params().items() if k not in ("reuse_fits", "verbose")}
+    def _fit_path(self, *arrays: np.ndarray | None) -> Path:
+        """Where this training run is cached: parameters that shape it, data, labels, TF version."""
+        import tensorflow as tf
+
+        params = {k: v for k, v in self.get_params().items() if k not in ("fit_cache", "verbose")}
         h = hashlib.sha256(
             json.dumps([params, tf.__version__], sort_keys=True, default=str).encode()
         )
         for a in arrays:
             h.update(b"none" if a is None else f"{a.dtype}{a.shape}".encode() + a.tobytes())
-        return h.hexdigest()
+        return cache_root() / "cnn-fits" / f"{h.hexdigest()[:32]}.keras"
 
     def _train(
         self,
@@ -174,8 +177,13 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         dev_images: np.ndarray | None,
         dev_y: np.ndarray | None,
     ) -> tuple[keras.Model, dict[str, list[float]]]:
+        import keras
+
+        from classifiers.cnn.models import ARCHITECTURES as BUILDERS
+        from classifiers.cnn.training import image_dataset, seed_augmentation, set_global_seed
+
         set_global_seed(self.seed)
-        model = ARCHITECTURES[self.architecture](self.input_size)
+        model = BUILDERS[self.architecture](images.shape[1])
         model.compile(
             optimizer=keras.optimizers.Adam(self.learning_rate),
             loss="binary_crossentropy",
@@ -212,6 +220,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
     def _set_model(self, model: keras.Model) -> None:
+        import keras
+
+        from classifiers.cnn.models import EMBEDDING, LOGIT
+
         self.model_ = model
         self.classes_ = np.array([0, 1])
         self.scorer_ = keras.Model(model.inputs, model.get_layer(LOGIT).output)
@@ -219,8 +231,11 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ scoring
     def _run(self, net: keras.Model, X: Any) -> np.ndarray:
+        from classifiers.cnn.training import image_dataset
+
         check_is_fitted(self, "model_")
-        return np.asarray(net.predict(image_dataset(self._images(X), batch_size=256), verbose=0))
+        images = self._images(X, self.model_.input_shape[1])
+        return np.asarray(net.predict(image_dataset(images, batch_size=256), verbose=0))
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Attack scores: the logit of P(attack), shape (N,) float64."""
@@ -245,6 +260,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
         Both files are written atomically. Returns the .json path.
         """
+        import keras
+        import tensorflow as tf
+
         check_is_fitted(self, "model_")
         path = Path(path)
         if path.suffix != ".keras":
@@ -258,19 +276,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             "n_epochs": self.n_epochs_,
             "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".keras", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_path(path, suffix=".keras") as tmp:
             self.model_.save(tmp)
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
         meta_path = path.with_suffix(".json")
-        fd, tmp = tempfile.mkstemp(suffix=".json", dir=path.parent)
-        with os.fdopen(fd, "w") as f:
-            json.dump(meta, f, indent=2)
-        os.replace(tmp, meta_path)
+        atomic_write(meta_path, json.dumps(meta, indent=2))
         return meta_path
 
     @classmethod
@@ -283,9 +292,32 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         meta = json.loads(meta_path.read_text())
         if meta.get("estimator") != cls.__name__ or meta.get("format") != FORMAT_VERSION:
             raise ValueError(f"{meta_path}: not a {cls.__name__} file of format {FORMAT_VERSION}")
+        import keras
+
         est = cls(**meta["params"])
         est._set_model(keras.models.load_model(path, compile=False, safe_mode=True))
         est.threshold_ = meta["threshold"]
         est.best_epoch_ = meta["best_epoch"]
         est.n_epochs_ = meta["n_epochs"]
         return est
+
+
+def _load_fit(path: Path) -> tuple[keras.Model | None, dict[str, list[float]] | None]:
+    """A cached training run (safe mode), or (None, None) when absent or unreadable."""
+    import keras
+
+    history_path = path.with_suffix(".json")
+    if not path.is_file() or not history_path.is_file():
+        return None, None
+    try:
+        history = json.loads(history_path.read_text())
+        model = keras.models.load_model(path, compile=False, safe_mode=True)
+    except Exception:  # a damaged entry of any kind is retrained and overwritten
+        return None, None
+    return model, history
+
+
+def _save_fit(path: Path, model: keras.Model, history: dict[str, list[float]]) -> None:
+    with atomic_path(path, suffix=".keras") as tmp:
+        model.save(tmp)
+    atomic_write(path.with_suffix(".json"), json.dumps(history))

@@ -1,0 +1,79 @@
+"""What a result was computed from: the data, protocol, code and library versions, command."""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import subprocess
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+from benchmarks.experiment import Experiment
+from features.records import Dataset
+
+PACKAGES = (
+    "liveness-toolkit",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "scikit-image",
+    "opencv-python-headless",
+    "tensorflow",
+    "keras",
+    "joblib",
+    "pillow",
+)
+
+
+def versions() -> dict[str, str]:
+    """Python's version and each installed package of `PACKAGES`."""
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[name] = metadata.version(name)
+    return out
+
+
+def git_commit() -> str | None:
+    """The commit of the checkout the code runs from, or None (a wheel install, no git)."""
+    try:
+        res = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return res.stdout.strip() or None
+
+
+def provenance(dataset: Dataset, crop_stats: dict, exp: Experiment, started: str) -> dict:
+    """The provenance block of `comparison.json`."""
+    cfg = exp.config
+    return {
+        "dataset": dataset.name,
+        "dataset_root": str(dataset.root),
+        "dataset_hash": dataset.content_hash(),
+        "n_samples": len(dataset),
+        "n_bonafide": sum(1 for r in dataset.records if r.label == 0),
+        "n_attack": sum(1 for r in dataset.records if r.label == 1),
+        "skipped": [{"path": str(s.path), "reason": s.reason} for s in dataset.skipped],
+        "n_skipped": len(dataset.skipped),
+        "faces_found": crop_stats,
+        "protocol": (
+            f"{len(exp.folds)} fold(s), dev = {cfg.dev_fraction:.0%} of train (group-disjoint), "
+            f"threshold criterion {cfg.criterion}"
+        ),
+        "seed": cfg.seed,
+        "config": list(cfg.source),
+        "packages": versions(),
+        "git_commit": git_commit(),
+        "command": exp.command,
+        "started": started,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "synthetic": dataset.synthetic,
+    }
