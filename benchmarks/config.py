@@ -217,7 +217,10 @@ def _build(cfg: Config, method: str, extra: Mapping[str, Any], where: str) -> No
     try:
         check_pipeline(cfg.pipeline(method, extra))
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"{where}: method {method!r}: {e}") from None
+        named = str(e).startswith(f"method {method!r}")
+        raise ConfigError(
+            f"{where}: {e}" if named else f"{where}: method {method!r}: {e}"
+        ) from None
 
 
 def _variant(raw: Any, where: str) -> Variant:

@@ -69,6 +69,13 @@ class ScoreFusion(ClassifierMixin, BaseEstimator):
 
     __metadata_request__fit = {"groups": True}  # noqa: RUF012 - passed on to the members
 
+    def _validate_params(self) -> None:
+        """Raise ValueError naming a fusion parameter outside what it supports."""
+        if self.method not in FUSION_METHODS:
+            raise ValueError(f"unknown fusion method {self.method!r}; choose from {FUSION_METHODS}")
+        if isinstance(self.C, bool) or not isinstance(self.C, int | float) or not self.C > 0:
+            raise ValueError(f"C must be a positive number, got {self.C!r}")
+
     def fit(
         self,
         X: Any,
@@ -77,8 +84,7 @@ class ScoreFusion(ClassifierMixin, BaseEstimator):
         groups: Sequence | None = None,
     ) -> ScoreFusion:
         """Fit every base estimator on (X, y), then the fusion on their scores of `dev`."""
-        if self.method not in FUSION_METHODS:
-            raise ValueError(f"unknown fusion method {self.method!r}; choose from {FUSION_METHODS}")
+        self._validate_params()
         names = [name for name, _ in self.estimators]
         if len(names) < 2 or len(set(names)) != len(names):
             raise ValueError(

@@ -32,6 +32,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 KERNELS = ("rbf", "linear", "chi2", "additive_chi2", "logistic")
@@ -45,20 +46,31 @@ class HistogramNormaliser(TransformerMixin, BaseEstimator):
     def __init__(self, norm: str | None = "hellinger") -> None:
         self.norm = norm
 
+    def __sklearn_tags__(self):  # noqa: ANN204 - sklearn's Tags type
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = self.norm is not None
+        return tags
+
     def fit(self, X: np.ndarray, y: object = None) -> HistogramNormaliser:
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
-        self.n_features_in_ = np.asarray(X).shape[1]
+        X = validate_data(self, X, dtype=np.float64)
+        if self.norm is not None and np.any(X < 0):
+            raise ValueError(
+                f"Negative values in data passed to HistogramNormaliser(norm={self.norm!r}): "
+                "histogram features are non-negative; use norm=None"
+            )
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         check_is_fitted(self)
-        X = np.asarray(X, dtype=np.float64)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
         if self.norm is None:
             return X
         if np.any(X < 0):
             raise ValueError(
-                f"norm={self.norm!r} needs non-negative (histogram) features; use norm=None"
+                f"Negative values in data passed to HistogramNormaliser(norm={self.norm!r}): "
+                "histogram features are non-negative; use norm=None"
             )
         totals = X.sum(axis=1, keepdims=True)
         X = X / np.where(totals > 0, totals, 1.0)
@@ -154,6 +166,12 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
 
     __metadata_request__fit = {"groups": True}  # noqa: RUF012 - scikit-learn's declaration
 
+    def __sklearn_tags__(self):  # noqa: ANN204 - sklearn's Tags type
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # PAD is binary: 0 bona fide, 1 attack
+        tags.input_tags.positive_only = self.norm is not None
+        return tags
+
     def __init__(
         self,
         kernels: Sequence[str] = ("rbf",),
@@ -220,11 +238,19 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
     ) -> TunedClassifier:
         """Tune on (X, y) with inner CV that keeps each of `groups` on one side, then refit."""
         self._validate_params()
-        F, y = validate_data(self, X, y)
+        F, y = validate_data(self, X, y, dtype=np.float64)
+        kind = type_of_target(y, input_name="y", raise_unknown=True)
+        if kind not in ("binary", "multiclass"):
+            raise ValueError(f"Unknown label type: {kind}; y must hold class labels 0 and 1")
         self.classes_ = np.unique(y)
-        if self.classes_.size != 2:
+        if self.classes_.size > 2:
+            raise ValueError(f"Only binary classification is supported. Got {self.classes_}")
+        if self.classes_.size < 2:
+            raise ValueError(f"y holds one class only ({self.classes_}); it needs both classes")
+        if self.norm is not None and np.any(F < 0):
             raise ValueError(
-                f"{type(self).__name__} needs both classes in y, got {self.classes_.tolist()}"
+                f"Negative values in data passed to {type(self).__name__} with norm="
+                f"{self.norm!r}: histogram features are non-negative; use norm=None"
             )
         groups = np.arange(len(y)) if groups is None else np.asarray(groups)
         candidates = self._candidates(F)

@@ -41,10 +41,10 @@ methods = ["metadata-audit", "lbp-lr"]
 [protocol]
 folds = 2
 [params.lbp-svm]
-P = 16
-R = 2
+features__P = 16
+features__R = 2
 [ablations.crop_size]
-variants = [{ label = "32", method = "lbp-lr", params = { size = 32 } }]
+variants = [{ label = "32", method = "lbp-lr", params = { crop__size = 32 } }]
 """,
     )
     cfg = load_config(path)
@@ -57,7 +57,8 @@ variants = [{ label = "32", method = "lbp-lr", params = { size = 32 } }]
         default.n_boot,
         default.dev_fraction,
     )
-    assert cfg.method_params("lbp-svm") == {"P": 16, "R": 2}
+    assert cfg.method_params("lbp-svm") == {"features__P": 16, "features__R": 2}
+    assert cfg.pipeline("lbp-svm")["features"].P == 16
     assert cfg.method_params("lbp-lr") == {}
     # one ablation's variants replaced, its title and the other ablations kept
     assert [v.label for v in cfg.ablations["crop_size"].variants] == ["32"]
@@ -68,8 +69,8 @@ variants = [{ label = "32", method = "lbp-lr", params = { size = 32 } }]
 
 def test_method_params_is_a_copy():
     cfg = load_config()
-    cfg.method_params("lbp-svm")["P"] = 99
-    assert "P" not in cfg.method_params("lbp-svm")
+    cfg.method_params("lbp-svm")["features__P"] = 99
+    assert "features__P" not in cfg.method_params("lbp-svm")
 
 
 def test_quick_means_fewer_folds_methods_and_bootstrap_resamples():
@@ -90,8 +91,11 @@ def test_quick_trains_cnns_for_fewer_epochs():
     cnns = [m for m in quick.methods if METHODS[m].family == "cnn"]
     assert cnns, "the quick comparison should still hold a CNN"
     for name in cnns:
-        epochs = quick.method_params(name).get("epochs", default_epochs)
+        epochs = quick.pipeline(name)["clf"].epochs
         assert epochs < default_epochs, f"--quick trains {name} for all {epochs} epochs"
+    # a fusion's CNN member is the configured livenessnet, so it trains as briefly
+    fusion = quick.pipeline("fusion-zmean")["fusion"]
+    assert dict(fusion.estimators)["livenessnet"]["clf"].epochs < default_epochs
 
 
 def test_quick_is_merged_after_the_user_file(tmp_path):
@@ -107,13 +111,26 @@ def test_quick_is_merged_after_the_user_file(tmp_path):
         ("metods = ['lbp-svm']\n", ["metods"]),
         ("[protocol]\nfold = 2\n", ["[protocol]", "fold"]),
         ("methods = ['lbp-svm', 'nosuch-method']\n", ["methods", "nosuch-method"]),
-        ("[params.lbp-svm]\nPP = 3\n", ["[params.lbp-svm]", "PP"]),
-        ("[params.livenessnet]\nepoch = 1\n", ["[params.livenessnet]", "epoch"]),
-        ("[params.lbp-svm]\ndetector = 'yunet'\n", ["[params.lbp-svm]", "detector", "yunet"]),
-        ("[params.nosuch]\nP = 3\n", ["[params.nosuch]", "nosuch"]),
+        ("[params.lbp-svm]\nfeatures__PP = 3\n", ["[params.lbp-svm]", "features__PP"]),
+        ("[params.lbp-svm]\nP = 3\n", ["[params.lbp-svm]", "P", "features__P"]),
+        ("[params.livenessnet]\nclf__epoch = 1\n", ["[params.livenessnet]", "clf__epoch"]),
+        ("[params.lbp-svm]\ncrop__detector = 'yunet'\n", ["[params.lbp-svm]", "detector", "yunet"]),
+        ("[params.nosuch]\nfeatures__P = 3\n", ["[params.nosuch]", "nosuch"]),
+        ("[params.lbp-svm]\nfeatures__P = -8\n", ["[params.lbp-svm]", "P", "-8"]),
+        ("[params.lbp-svm]\nfeatures__P = 'eight'\n", ["[params.lbp-svm]", "P", "eight"]),
+        ("[params.livenessnet]\nclf__epochs = -1\n", ["[params.livenessnet]", "epochs"]),
+        ("[params.fusion-zmean]\nfusion__method = 'max'\n", ["[params.fusion-zmean]", "max"]),
+        ("[crop]\nscale = 100\n", ["scale", "100"]),
+        ("[protocol]\ndev_fraction = 0.99\n", ["dev_fraction", "0.99"]),
+        ("[protocol]\nseed = -1\n", ["seed", "-1"]),
+        ("[protocol]\nseed = 4294967296\n", ["seed", "4294967296"]),
+        ("methods = []\n", ["methods"]),
+        ("methods = 5\n", ["methods", "5"]),
+        ("params = 3\n", ["params"]),
+        ("methods = ['lbp-svm', 'lbp-lr', 'lbp-svm']\n", ["methods", "lbp-svm", "more than once"]),
         ("[protocol]\ncriterion = 'median'\n", ["criterion", "median"]),
         (
-            "[ablations.x]\nvariants = [{ method = 'lbp-svm', parms = { P = 8 } }]\n",
+            "[ablations.x]\nvariants = [{ method = 'lbp-svm', parms = { features__P = 8 } }]\n",
             ["[ablations.x] variant 1", "method"],
         ),
         ("[ablations.x]\nvariants = [{ label = 'a' }]\n", ["[ablations.x] variant 1", "method"]),
@@ -122,7 +139,7 @@ def test_quick_is_merged_after_the_user_file(tmp_path):
             ["[ablations.x] variant 1", "train_fraction"],
         ),
         (
-            "[ablations.x]\nvariants = [{ method = 'lbp-svm', params = { radius = 2 } }]\n",
+            "[ablations.x]\nvariants = [{ method = 'lbp-svm', params = { features__radius = 2 } }]\n",
             ["[ablations.x] variant 1", "radius"],
         ),
         ("[ablations.x]\ntitle = 'empty'\n", ["[ablations.x]", "no variants"]),
@@ -173,6 +190,35 @@ def test_bad_toml_names_the_file(tmp_path):
     with pytest.raises(ConfigError, match="not valid TOML") as e:
         load_config(path)
     assert str(path) in str(e.value)
+
+
+def test_a_file_that_is_not_utf8_names_the_file(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes("# caf\xe9\n[protocol]\nfolds = 2\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8") as e:
+        load_config(path)
+    assert str(path) in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"seed": -1}, "seed"),
+        ({"folds": 1}, "folds"),
+        ({"methods": ["lbp-svm", "lbp-svm"]}, "more than once"),
+        ({"methods": ["nope"]}, "nope"),
+    ],  # fmt: skip
+)
+def test_command_line_values_are_checked_like_the_files(overrides, key):
+    with pytest.raises(ConfigError, match=key):
+        load_config(**overrides)
+
+
+def test_every_method_an_ablation_uses_is_built_and_validated_up_front(tmp_path):
+    """A bad value deep in a variant fails when the config is read, not mid-run."""
+    text = "[ablations.x]\nvariants = [{ method = 'livenessnet', params = { crop__size = 2 } }]\n"
+    with pytest.raises(ConfigError, match="variant 1.*size"):
+        load_config(_toml(tmp_path, text))
 
 
 def test_missing_file_names_the_file(tmp_path):

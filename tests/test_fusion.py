@@ -16,14 +16,10 @@ from benchmarks.harness import evaluate_method
 from benchmarks.splits import make_folds
 from classifiers.cnn.estimator import CNNClassifier
 from classifiers.fusion import (
-    HYBRID_METHODS,
     DeepFeatureSVM,
     ScoreFusion,
-    deep_features_svm,
-    fusion,
 )
-from classifiers.methods import colour_lbp_svm
-from classifiers.svm import TunedSVM
+from classifiers.registry import METHODS, build_method
 from features.colour import ColourLBP
 from features.records import Presentation
 
@@ -162,10 +158,11 @@ def demo():
 def test_fusion_of_colour_lbp_svm_and_a_cnn_on_demo_records(demo):
     records, fold = demo
 
-    def handcrafted():
-        return colour_lbp_svm(size=32, C=(1.0,), gamma=(1.0,))
-
-    est = fusion("stacking", handcrafted=handcrafted, input_size=32, epochs=2, reuse_fits=False)
+    params = {
+        "colour-lbp-svm": {"clf__C": (1.0,), "clf__gamma": (1.0,)},
+        "livenessnet": {"clf__epochs": 2, "clf__fit_cache": False},
+    }
+    est = build_method("fusion-stacking", params, {"crop__size": 32})
     runs = [
         evaluate_method(est, recs, [fold], "fusion", "hybrid", progress=False, n_boot=10)
         for recs in (records, flip_labels(records, fold.test))
@@ -182,7 +179,7 @@ def test_deep_features_svm_fits_the_svm_on_training_embeddings():
     stripes = 45 * np.sin(2 * np.pi * np.arange(32) / 3.0)[None, None, :, None]
     X = rng.uniform(60, 190, (120, 1, 1, 3)) + y[:, None, None, None] * stripes
     X = np.clip(X + rng.normal(0, 4, (120, 32, 32, 3)), 0, 255).astype(np.uint8)
-    cnn = CNNClassifier(input_size=32, augment=False, epochs=4, batch_size=8, reuse_fits=False)
+    cnn = CNNClassifier(augment=False, epochs=4, batch_size=8, fit_cache=False)
     est = DeepFeatureSVM(cnn=cnn).fit(X[:64], y[:64], dev=(X[64:88], y[64:88]))
     assert est.cnn is cnn and not hasattr(cnn, "model_")  # the given CNN is cloned, not fitted
     scaler = est.svm_.named_steps["standardscaler"]
@@ -193,18 +190,25 @@ def test_deep_features_svm_fits_the_svm_on_training_embeddings():
     assert roc_auc_score(y[88:], scores) > 0.9
 
 
-def test_hybrid_registry_builds_the_documented_members():
-    assert set(HYBRID_METHODS) == {"fusion-zmean", "fusion-stacking", "deep-features-svm"}
-    assert all(m.family == "hybrid" and m.description for m in HYBRID_METHODS.values())
-    zmean = HYBRID_METHODS["fusion-zmean"].build()
-    assert (
-        zmean.method == "zmean" and HYBRID_METHODS["fusion-stacking"].build().method == "stacking"
-    )
-    (_, handcrafted), (_, cnn) = zmean.estimators
-    assert isinstance(handcrafted, TunedSVM)
-    assert isinstance(handcrafted.features.named_steps["features"], ColourLBP)
-    assert isinstance(cnn, CNNClassifier) and cnn.architecture == "livenessnet"
-    other = fusion(handcrafted="lbp-svm", cnn="seed-cnn", epochs=3)
-    assert other.estimators[1][1].architecture == "seed-cnn" and other.estimators[1][1].epochs == 3
-    dfs = deep_features_svm(cnn="seed-cnn", C=10.0)
-    assert dfs.cnn.architecture == "seed-cnn" and dfs.svm.named_steps["svc"].C == 10.0
+def test_hybrids_are_built_from_the_configured_member_methods():
+    hybrids = {n for n, m in METHODS.items() if m.family == "hybrid"}
+    assert hybrids == {"fusion-zmean", "fusion-stacking", "deep-features-svm"}
+    params = {
+        "colour-lbp-svm": {"crop__detector": "thorough", "clf__C": (5.0,)},
+        "livenessnet": {"clf__epochs": 3, "crop__size": 48},
+    }
+    zmean = build_method("fusion-zmean", params)["fusion"]
+    assert zmean.method == "zmean"
+    assert build_method("fusion-stacking")["fusion"].method == "stacking"
+    (name_a, lbp), (name_b, cnn) = zmean.estimators
+    assert (name_a, name_b) == ("colour-lbp-svm", "livenessnet")
+    # the settings of the member methods reach the fusion's members (they used not to)
+    assert isinstance(lbp["features"], ColourLBP) and lbp["crop"].detector == "thorough"
+    assert lbp["clf"].C == (5.0,)
+    assert isinstance(cnn["clf"], CNNClassifier) and cnn["clf"].epochs == 3
+    assert cnn["crop"].size == 48
+    dfs = build_method("deep-features-svm", params)
+    assert dfs["crop"].size == 48 and dfs["clf"].cnn.epochs == 3
+    # and the fusion's own parameters are set under its step name
+    stacked = build_method("fusion-stacking", {"fusion-stacking": {"fusion__C": 0.5}})
+    assert stacked["fusion"].C == 0.5

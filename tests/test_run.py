@@ -26,6 +26,7 @@ import pytest
 import sklearn
 
 import benchmarks.harness
+import benchmarks.experiment
 import benchmarks.run
 from benchmarks.datasets import load_dataset
 from benchmarks.datasets.demo import SYNTHETIC_BANNER, synthetic_demo
@@ -40,13 +41,13 @@ FAST_CONFIG = """
 n_boot = 100
 
 [params.lbp-svm]
-C = [1.0, 10.0]
-gamma = [1.0]
-inner_splits = 2
+clf__C = [1.0, 10.0]
+clf__gamma = [1.0]
+clf__inner_splits = 2
 
 [params.lbp-lr]
-C = [1.0]
-inner_splits = 2
+clf__C = [1.0]
+clf__inner_splits = 2
 """
 DEMO_METHODS = ("metadata-audit", "lbp-svm", "lbp-lr")
 PLOTS = ("roc.png", "det.png", "score_histograms.png", "acer_bar.png")
@@ -302,17 +303,17 @@ def test_real_subset_duplicates_never_straddle_a_split(real_run):
 
 
 class Recorder:
-    """Wraps benchmarks.run.evaluate_method: records the methods evaluated, can interrupt one."""
+    """Wraps the experiment's evaluate_method: records the methods evaluated, can interrupt one."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[str] = []
         self.interrupt: str | None = None
-        self._real_evaluate = benchmarks.run.evaluate_method
-        self._real_fit = benchmarks.harness.fit_estimator
+        self._real_evaluate = benchmarks.experiment.evaluate_method
+        self._real_fit = benchmarks.harness.fit_on
         self._current: str | None = None
         self._fits = 0
-        monkeypatch.setattr(benchmarks.run, "evaluate_method", self._evaluate)
-        monkeypatch.setattr(benchmarks.harness, "fit_estimator", self._fit)
+        monkeypatch.setattr(benchmarks.experiment, "evaluate_method", self._evaluate)
+        monkeypatch.setattr(benchmarks.harness, "fit_on", self._fit)
 
     def _evaluate(self, estimator, records, folds, name, *args, **kwargs):
         self.calls.append(name)
@@ -458,7 +459,7 @@ def test_bad_options_and_datasets_fail_before_work_with_exit_2(tmp_path, case, e
         config.write_text("colour = 'HSV'\n")
         args += ["--config", config]
     elif case == "config-unknown-param":
-        config.write_text("[params.lbp-svm]\nradius = 2\n")
+        config.write_text("[params.lbp-svm]\nfeatures__radius = 2\n")
         args += ["--config", config]
     elif case == "config-bad-toml":
         config.write_text("[params.lbp-svm\n")
@@ -480,8 +481,8 @@ def test_ablation_writes_its_table_and_skips_seed_subsets_off_seed600(tmp_path):
         """
 [ablations.lbp_scale]
 variants = [
-  { label = "(8,1)", method = "lbp-lr", params = { P = 8, R = 1 } },
-  { label = "(8,2)", method = "lbp-lr", params = { P = 8, R = 2 } },
+  { label = "(8,1)", method = "lbp-lr", params = { features__P = 8, features__R = 1 } },
+  { label = "(8,2)", method = "lbp-lr", params = { features__P = 8, features__R = 2 } },
 ]
 """,
     )

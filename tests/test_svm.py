@@ -1,4 +1,4 @@
-"""SVM pipelines, the group-aware TunedSVM, and the method registry."""
+"""SVM pipelines, the group-aware TunedClassifier, and the method registry."""
 
 from __future__ import annotations
 
@@ -7,10 +7,19 @@ import pytest
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.metrics import roc_auc_score
 from sklearn.metrics.pairwise import chi2_kernel
+from sklearn.pipeline import Pipeline
 
 from benchmarks.datasets import load_dataset
-from classifiers.methods import FAMILIES, METHODS, build_method, get_method
-from classifiers.svm import KERNELS, Chi2Kernel, HistogramNormaliser, TunedSVM, make_classifier
+from benchmarks.splits import group_ids
+from classifiers.fitting import fit_method
+from classifiers.registry import METHODS, build_method, get_method
+from classifiers.svm import (
+    KERNELS,
+    Chi2Kernel,
+    HistogramNormaliser,
+    TunedClassifier,
+    make_classifier,
+)
 from features.records import Presentation
 
 
@@ -68,9 +77,9 @@ def test_chi2_kernels_need_histograms():
         make_classifier("poly")
 
 
-def test_tuned_svm_picks_among_kernels_and_refits():
+def test_tuned_classifier_picks_among_kernels_and_refits():
     X, y = histograms(30, 4)
-    model = TunedSVM(None, kernels=("linear", "chi2"), C=(0.1, 10), gamma=(1.0,)).fit(X, y)
+    model = TunedClassifier(kernels=("linear", "chi2"), C=(0.1, 10), gamma=(1.0,)).fit(X, y)
     assert model.best_score_ > 0.9
     assert len(model.cv_results_) == 2
     assert model.decision_function(X).shape == (60,)
@@ -96,40 +105,67 @@ def test_inner_cv_keeps_duplicates_together():
     # Features are noise, so an honest inner CV scores about 0.5. If copies of one image sat on
     # both sides of an inner split, a narrow RBF would recognise them and score about 1.
     X, y, table = make_duplicated_records(40, 4, 5)
-    tuned = TunedSVM(LookupFeatures(table), C=(10.0,), gamma=(10.0, 100.0), norm=None)
-    honest = clone(tuned).fit(X, y)
-    leaky = clone(tuned).fit(X, y, groups=np.arange(len(X)))
+    tuned = TunedClassifier(C=(10.0,), gamma=(10.0, 100.0), norm=None)
+    pipe = Pipeline([("features", LookupFeatures(table)), ("clf", tuned)])
+    # the groups reach the classifier inside the pipeline through metadata routing
+    honest = fit_method(clone(pipe), X, y, groups=group_ids(X))["clf"]
+    leaky = fit_method(clone(pipe), X, y)["clf"]  # no groups: each sample its own group
     assert leaky.best_score_ > 0.95
     assert honest.best_score_ < 0.75
 
 
-def test_tuned_svm_refuses_one_class():
+def test_tuned_classifier_refuses_one_class_and_bad_grids():
     X, y = histograms(5, 6)
     with pytest.raises(ValueError, match="both classes"):
-        TunedSVM(None).fit(X[:5], y[:5])
+        TunedClassifier().fit(X[:5], y[:5])
+    for bad, key in [({"kernels": ("poly",)}, "kernels"), ({"C": (-1.0,)}, "C"),
+                     ({"C": ("ten",)}, "C"), ({"inner_splits": 1}, "inner_splits")]:  # fmt: skip
+        with pytest.raises(ValueError, match=key):
+            TunedClassifier(**bad).fit(X, y)
 
 
-def test_registry_lists_named_methods_with_families_and_references():
+def test_registry_lists_named_methods_as_pipelines_with_families_and_references():
     assert {"lbp-svm", "lbp-multiscale-svm", "colour-lbp-svm", "fourier-svm", "distortion-svm",
-            "lbp-lr", "metadata-audit"} <= set(METHODS)  # fmt: skip
+            "lbp-lr", "metadata-audit", "livenessnet", "fusion-zmean"} <= set(METHODS)  # fmt: skip
     for name, m in METHODS.items():
-        assert m.name == name and m.family in FAMILIES and m.description
-        assert isinstance(m.build(), BaseEstimator)
+        assert m.name == name and m.family in ("handcrafted", "cnn", "hybrid", "audit")
+        assert m.description and isinstance(build_method(name), Pipeline)
+    for name in ("lbp-svm", "colour-lbp-svm", "fourier-svm", "distortion-svm", "lbp-lr"):
+        assert [s for s, _ in build_method(name).steps] == ["crop", "features", "clf"]
     assert get_method("metadata-audit").family == "audit"
     with pytest.raises(ValueError, match="known: lbp-svm"):
         get_method("nope")
 
 
-def test_factories_forward_ablation_parameters():
-    est = build_method("lbp-svm", P=16, R=2, grid=(2, 2), size=48, scale=1.2, kernels=("chi2",))
-    crop, ext = est.features.named_steps["crop"], est.features.named_steps["features"]
-    assert (ext.P, ext.R, ext.grid) == (16, 2, (2, 2))
-    assert (crop.size, crop.scale) == (48, 1.2)
-    assert est.kernels == ("chi2",)
-    est = build_method("colour-lbp-svm", colour_spaces=("Lab",))
-    assert est.features.named_steps["features"].colour_spaces == ("Lab",)
-    est = build_method("fourier-svm", n_bands=8, window=None)
-    assert est.features.named_steps["features"].n_bands == 8
+def test_parameters_are_set_by_step_name_with_defaults_under_each_methods_own():
+    params = {
+        "lbp-svm": {
+            "features__P": 16,
+            "features__R": 2,
+            "crop__size": 48,
+            "clf__kernels": ("chi2",),
+        },
+        "colour-lbp-svm": {"features__colour_spaces": ("Lab",)},
+    }
+    est = build_method("lbp-svm", params, {"crop__size": 32, "crop__scale": 1.2})
+    assert (est["features"].P, est["features"].R, est["features"].grid) == (16, 2, (3, 3))
+    assert (est["crop"].size, est["crop"].scale) == (48, 1.2)  # own entry over the default
+    assert est["clf"].kernels == ("chi2",)
+    assert build_method("colour-lbp-svm", params)["features"].colour_spaces == ("Lab",)
+    # a default the pipeline has no step for is ignored; an own key it lacks is an error
+    assert build_method("metadata-audit", {}, {"crop__size": 32})
+    with pytest.raises(ValueError, match="no parameter features__Q.*settable: .*features__P"):
+        build_method("lbp-svm", {"lbp-svm": {"features__Q": 3}})
+
+
+def test_extractor_defaults_are_the_methods_defaults():
+    """The registry states only departures from each step's own defaults (none drift)."""
+    fourier = build_method("fourier-svm")["features"]
+    assert fourier.get_params() == type(fourier)().get_params()
+    assert (
+        build_method("colour-lbp-svm")["features"].get_params()
+        == type(build_method("colour-lbp-svm")["features"])().get_params()
+    )
 
 
 def test_colour_lbp_svm_on_real_records(seed600_dir):
@@ -141,8 +177,10 @@ def test_colour_lbp_svm_on_real_records(seed600_dir):
     X[:] = train
     Xt = np.empty(len(test), dtype=object)
     Xt[:] = test
-    model = build_method("colour-lbp-svm", C=(1.0, 10.0), gamma=(1.0,))
-    model.fit(X, [r.label for r in train])
+    model = build_method(
+        "colour-lbp-svm", {"colour-lbp-svm": {"clf__C": (1.0, 10.0), "clf__gamma": (1.0,)}}
+    )
+    fit_method(model, X, [r.label for r in train], groups=group_ids(X))
     scores = model.decision_function(Xt)
     assert scores.shape == (40,) and np.all(np.isfinite(scores))
     assert roc_auc_score([r.label for r in test], scores) > 0.8
