@@ -16,8 +16,8 @@ from sklearn.metrics import roc_auc_score
 
 from benchmarks.datasets import load_dataset
 from benchmarks.datasets.demo import synthetic_demo
-from classifiers.cnn.estimator import ARCHITECTURES, CNNClassifier
 from classifiers.cnn import models
+from classifiers.cnn.estimator import ARCHITECTURES, CNNClassifier
 from classifiers.cnn.models import liveness_net, seed_cnn
 from classifiers.cnn.training import SEED_AUGMENTATION, image_dataset, seed_augmentation
 from classifiers.fitting import fit_method
@@ -245,7 +245,7 @@ def test_fit_on_demo_records_and_score_real_crops(seed600_dir):
 
 
 def test_registry_builds_cloneable_cnn_pipelines_without_importing_tensorflow_names():
-    assert ARCHITECTURES == tuple(models.ARCHITECTURES)
+    assert tuple(models.ARCHITECTURES) == ARCHITECTURES
     cnns = {name: m for name, m in METHODS.items() if m.family == "cnn"}
     assert set(cnns) == {"livenessnet", "seed-cnn"}
     for name in cnns:

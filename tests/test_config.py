@@ -139,7 +139,8 @@ def test_quick_is_merged_after_the_user_file(tmp_path):
             ["[ablations.x] variant 1", "train_fraction"],
         ),
         (
-            "[ablations.x]\nvariants = [{ method = 'lbp-svm', params = { features__radius = 2 } }]\n",
+            "[ablations.x]\n"
+            "variants = [{ method = 'lbp-svm', params = { features__radius = 2 } }]\n",
             ["[ablations.x] variant 1", "radius"],
         ),
         ("[ablations.x]\ntitle = 'empty'\n", ["[ablations.x]", "no variants"]),

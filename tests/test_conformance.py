@@ -1,4 +1,4 @@
-"""scikit-learn conformance: every transformer and classifier of the toolkit passes `check_estimator`.
+"""scikit-learn conformance: every transformer and classifier passes `check_estimator`.
 
 Estimators over tables (`TunedClassifier`, `HistogramNormaliser`) pass every check. Steps whose
 input is not a 2-D numeric table (face crops, presentation records) or whose fit needs a dev set
@@ -25,31 +25,65 @@ from features.metadata import MetadataFeatures
 IMAGES = "takes (N, H, W, 3) uint8 face crops, not the 2-D numeric table this check feeds"
 RECORDS = "takes presentation records (files), not the 2-D numeric table this check feeds"
 DEV = "fit needs dev=(X_dev, y_dev): a fusion is learned on development scores only"
-TABULAR_CHECKS = (
-    "check_complex_data check_dict_unchanged check_dtype_object check_estimators_dtypes "
-    "check_estimators_empty_data_messages check_estimators_nan_inf check_estimators_pickle "
-    "check_estimator_sparse_tag check_estimator_sparse_array check_estimator_sparse_matrix "
-    "check_f_contiguous_array_estimator check_fit1d check_fit2d_1feature check_fit2d_1sample "
-    "check_fit2d_predict1d check_fit_check_is_fitted check_fit_idempotent check_fit_score_takes_y "
-    "check_methods_sample_order_invariance check_methods_subset_invariance check_n_features_in "
-    "check_n_features_in_after_fitting check_pipeline_consistency check_readonly_memmap_input "
-    "check_transformer_data_not_an_array check_transformer_general "
-    "check_transformer_preserve_dtypes check_transformers_unfitted_stateless "
-    "check_estimators_overwrite_params check_dont_overwrite_parameters "
-    "check_estimators_fit_returns_self check_positive_only_tag_during_fit "
-    "check_classifiers_train check_classifiers_classes check_classifiers_regression_target "
-    "check_classifiers_one_label check_classifiers_one_label_sample_weights "
-    "check_classifier_data_not_an_array check_classifier_multioutput check_supervised_y_2d "
-    "check_supervised_y_no_nan check_classifiers_multilabel_representation_invariance "
-    "check_classifiers_multilabel_output_format_predict "
-    "check_classifiers_multilabel_output_format_predict_proba "
-    "check_classifiers_multilabel_output_format_decision_function "
-    "check_decision_proba_consistency check_non_transformer_estimators_n_iter "
-    "check_requires_y_none check_sample_weights_not_an_array check_sample_weights_list "
-    "check_sample_weights_shape check_sample_weights_not_overwritten check_sample_weights_invariance "
-    "check_sample_weight_equivalence_on_dense_data check_classifier_not_supporting_multiclass "
-    "check_class_weight_classifiers check_estimators_unfitted"
-).split()
+TABULAR_CHECKS = [
+    "check_complex_data",
+    "check_dict_unchanged",
+    "check_dtype_object",
+    "check_estimators_dtypes",
+    "check_estimators_empty_data_messages",
+    "check_estimators_nan_inf",
+    "check_estimators_pickle",
+    "check_estimator_sparse_tag",
+    "check_estimator_sparse_array",
+    "check_estimator_sparse_matrix",
+    "check_f_contiguous_array_estimator",
+    "check_fit1d",
+    "check_fit2d_1feature",
+    "check_fit2d_1sample",
+    "check_fit2d_predict1d",
+    "check_fit_check_is_fitted",
+    "check_fit_idempotent",
+    "check_fit_score_takes_y",
+    "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance",
+    "check_n_features_in",
+    "check_n_features_in_after_fitting",
+    "check_pipeline_consistency",
+    "check_readonly_memmap_input",
+    "check_transformer_data_not_an_array",
+    "check_transformer_general",
+    "check_transformer_preserve_dtypes",
+    "check_transformers_unfitted_stateless",
+    "check_estimators_overwrite_params",
+    "check_dont_overwrite_parameters",
+    "check_estimators_fit_returns_self",
+    "check_positive_only_tag_during_fit",
+    "check_classifiers_train",
+    "check_classifiers_classes",
+    "check_classifiers_regression_target",
+    "check_classifiers_one_label",
+    "check_classifiers_one_label_sample_weights",
+    "check_classifier_data_not_an_array",
+    "check_classifier_multioutput",
+    "check_supervised_y_2d",
+    "check_supervised_y_no_nan",
+    "check_classifiers_multilabel_representation_invariance",
+    "check_classifiers_multilabel_output_format_predict",
+    "check_classifiers_multilabel_output_format_predict_proba",
+    "check_classifiers_multilabel_output_format_decision_function",
+    "check_decision_proba_consistency",
+    "check_non_transformer_estimators_n_iter",
+    "check_requires_y_none",
+    "check_sample_weights_not_an_array",
+    "check_sample_weights_list",
+    "check_sample_weights_shape",
+    "check_sample_weights_not_overwritten",
+    "check_sample_weights_invariance",
+    "check_sample_weight_equivalence_on_dense_data",
+    "check_classifier_not_supporting_multiclass",
+    "check_class_weight_classifiers",
+    "check_estimators_unfitted",
+]
 
 
 def _run(estimator, reason: str | None) -> list[str]:

@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 import sklearn
 
-import benchmarks.harness
 import benchmarks.experiment
+import benchmarks.harness
 import benchmarks.run
 from benchmarks.datasets import load_dataset
 from benchmarks.datasets.demo import SYNTHETIC_BANNER, synthetic_demo
