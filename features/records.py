@@ -25,7 +25,7 @@ class Presentation:
     `#frame` for a video frame). `sha256` is the content hash of the image file (for a
     video frame: of the video file, suffixed with `#frame`); equal hashes mean an exact
     duplicate. `box` is the face box (x, y, w, h) in pixels of the full image, when the
-    dataset provides one. `split` is the dataset's official split ("train"/"test"),
+    dataset provides one. `split` is the dataset's official split ("train"/"dev"/"test"),
     when it defines one.
     """
 

@@ -39,6 +39,11 @@ def celeba_dir() -> Path:
     return _data_dir("celeba-spoof-sample")
 
 
+@pytest.fixture(scope="session")
+def replay_dir() -> Path:
+    return _data_dir("replay-attack")
+
+
 def _link_subset(root: Path, source: Path, picks: dict[str, list[str]]) -> Path:
     """A class-folder dataset of symlinks to real files (nothing is copied)."""
     for folder, names in picks.items():

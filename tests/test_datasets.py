@@ -367,7 +367,7 @@ def test_celeba_label_contradicting_folder(tmp_path: Path) -> None:
 
 
 def test_detect_layout(tmp_path: Path) -> None:
-    assert LAYOUTS == ("folders", "celeba", "msu", "manifest")
+    assert LAYOUTS == ("folders", "celeba", "msu", "replay-attack", "manifest")
     (tmp_path / "c/Data").mkdir(parents=True)
     (tmp_path / "c/metas").mkdir()
     (tmp_path / "m/scene01").mkdir(parents=True)

@@ -13,6 +13,7 @@ from benchmarks.datasets.celeba import load_celeba
 from benchmarks.datasets.folders import ATTACK_DIRS, BONAFIDE_DIRS, class_folders, load_folders
 from benchmarks.datasets.manifest import MANIFEST_NAME, load_manifest, parse_label
 from benchmarks.datasets.msu import SPLIT_LISTS, load_msu
+from benchmarks.datasets.replay import is_replay_tree, load_replay_attack
 from features.records import ATTACK, BONAFIDE, Dataset, DatasetError
 
 __all__ = [
@@ -24,10 +25,11 @@ __all__ = [
     "load_folders",
     "load_manifest",
     "load_msu",
+    "load_replay_attack",
     "parse_label",
 ]
 
-LAYOUTS = ("folders", "celeba", "msu", "manifest")
+LAYOUTS = ("folders", "celeba", "msu", "replay-attack", "manifest")
 
 
 def detect_layout(path: Path | str) -> str:
@@ -43,6 +45,8 @@ def detect_layout(path: Path | str) -> str:
         return "celeba"
     if (path / "scene01").is_dir() or any((path / name).is_file() for name in SPLIT_LISTS.values()):
         return "msu"
+    if is_replay_tree(path):
+        return "replay-attack"
     if class_folders(path):
         return "folders"
     if (path / MANIFEST_NAME).is_file():
@@ -53,7 +57,8 @@ def detect_layout(path: Path | str) -> str:
         f"{path}: cannot tell the dataset layout (found: {shown}). Expected one of: class folders "
         f"(a bona fide folder named one of {sorted(BONAFIDE_DIRS)} and an attack folder named one "
         f"of {sorted(ATTACK_DIRS)}); CelebA-Spoof (Data/ and metas/); MSU-MFSD (scene01/ or "
-        f"{'/'.join(SPLIT_LISTS.values())}); or a CSV manifest (path,label,...)"
+        f"{'/'.join(SPLIT_LISTS.values())}); Replay-Attack ({{train,devel,test}}/ each with "
+        f"real/ and attack/); or a CSV manifest (path,label,...)"
     )
 
 
@@ -64,7 +69,7 @@ def load_dataset(
 
     `subject_pattern` (a regex on file names; the first group is the subject id) applies
     to the folders and manifest layouts; `kw` go to the layout's loader (e.g.
-    `frames_per_video` or `frame_step` for MSU-MFSD).
+    `frames_per_video` or `frame_step` for MSU-MFSD and Replay-Attack).
     """
     path = Path(path)
     if layout == "auto":
@@ -73,7 +78,7 @@ def load_dataset(
         raise DatasetError(f"unknown layout {layout!r} (use one of {', '.join(LAYOUTS)} or auto)")
     elif not path.exists():
         raise DatasetError(f"{path}: no such file or folder")
-    if subject_pattern is not None and layout in ("celeba", "msu"):
+    if subject_pattern is not None and layout in ("celeba", "msu", "replay-attack"):
         raise DatasetError(
             f"subject_pattern is not used by the {layout} layout (it names subjects)"
         )
@@ -83,7 +88,8 @@ def load_dataset(
     elif layout == "folders":
         dataset = load_folders(path, subject_pattern=subject_pattern, **kw)
     else:
-        dataset = {"celeba": load_celeba, "msu": load_msu}[layout](path, **kw)
+        loaders = {"celeba": load_celeba, "msu": load_msu, "replay-attack": load_replay_attack}
+        dataset = loaders[layout](path, **kw)
     # A copy of the demo set loaded as a plain folder must still be labelled synthetic.
     if any(r.extra.get("synthetic") == "true" for r in dataset.records):
         dataset.synthetic = True

@@ -2,8 +2,11 @@
 
 Folder names are matched case-insensitively against common aliases. A subfolder of the
 attack folder names the attack type (`Spoof/print/x.jpg` -> "print"); subfolders of the
-bona fide folder just hold more bona fide images. An optional `manifest.csv` in the root
-adds subjects, official splits, attack types and other columns (see `manifest.py`).
+bona fide folder just hold more bona fide images. A subfolder whose images are all named
+as frames (`Live/clip01/frame_0001.jpg`, see `FRAME_NAME`) holds the frames of one video:
+its records share that video (the folder's relative path), so splits keep them together.
+An optional `manifest.csv` in the root adds subjects, official splits, attack types,
+videos and other columns (see `manifest.py`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 
 from benchmarks.datasets.manifest import (
     MANIFEST_NAME,
+    frame_index,
     inspect_files,
     is_image,
     parse_rows,
@@ -61,6 +65,15 @@ def _image_files(root: Path) -> list[Path]:
     return files
 
 
+def video_folders(root: Path, images: list[Path]) -> set[Path]:
+    """The subfolders (below a class folder) whose images are all frame-named: one video each."""
+    by_dir: dict[Path, list[Path]] = {}
+    for p in images:
+        if len(p.relative_to(root).parts) > 2:
+            by_dir.setdefault(p.parent, []).append(p)
+    return {d for d, files in by_dir.items() if all(frame_index(f) is not None for f in files)}
+
+
 def load_folders(root: Path | str, subject_pattern: str | None = None) -> Dataset:
     """Load a dataset of class folders under `root`.
 
@@ -88,6 +101,7 @@ def load_folders(root: Path | str, subject_pattern: str | None = None) -> Datase
             skipped.append(Skipped(p, "not inside a bona fide or attack class folder"))
         else:
             candidates.append(p)
+    videos = video_folders(root, candidates)
     good, bad = inspect_files(candidates)
     skipped += bad
     found = {rel_id(p, root) for p in candidates}
@@ -102,7 +116,10 @@ def load_folders(root: Path | str, subject_pattern: str | None = None) -> Datase
         rid = rel_id(p, root)
         parts = rid.split("/")
         label = class_of(parts[0])
-        attack_type = parts[1] if label == ATTACK and len(parts) > 2 else None
+        video = rel_id(p.parent, root) if p.parent in videos else None
+        # Spoof/<type>/..., unless Spoof/<video>/<frame>: that folder is a video, not a type
+        typed = len(parts) > 3 or (len(parts) == 3 and video is None)
+        attack_type = parts[1] if label == ATTACK and typed else None
         row = rows.get(rid)
         subject = split = None
         extra: dict[str, str] = {}
@@ -120,6 +137,7 @@ def load_folders(root: Path | str, subject_pattern: str | None = None) -> Datase
                 )
             attack_type = row.attack_type or attack_type
             subject, split, extra = row.subject, row.split, row.extra
+            video = row.video or video
         if subject_of is not None:
             subject = subject_of(p)
         records.append(
@@ -130,6 +148,7 @@ def load_folders(root: Path | str, subject_pattern: str | None = None) -> Datase
                 sha256=info.sha256,
                 attack_type=attack_type,
                 subject=subject,
+                video=video,
                 split=split,
                 extra=extra,
             )  # fmt: skip

@@ -1,4 +1,4 @@
-"""CSV manifests (`path,label[,subject,attack_type,split,sha256,...]`), and the label,
+"""CSV manifests (`path,label[,subject,attack_type,split,video,sha256,...]`), and the label,
 split and per-file checks every loader shares.
 
 A manifest describes any dataset the other layouts do not know. Paths are relative to
@@ -35,7 +35,11 @@ SPLIT_NAMES = {
     "val": "dev", "valid": "dev", "validation": "dev",
     "test": "test", "testing": "test",
 }  # fmt: skip
-RESERVED_COLUMNS = frozenset({"path", "label", "subject", "attack_type", "split", "official_split"})
+RESERVED_COLUMNS = frozenset(
+    {"path", "label", "subject", "attack_type", "split", "official_split", "video"}
+)
+FRAME_NAME = re.compile(r"(?:.*[_-])?frame[_-]?(?P<index>\d+)", re.IGNORECASE)
+"""The stem of a video frame saved as an image (`frame_00079`, `clip1-frame12`)."""
 
 
 def parse_label(value: str) -> int:
@@ -67,6 +71,12 @@ def is_image(path: Path) -> bool:
 
 def is_video(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_SUFFIXES
+
+
+def frame_index(path: Path) -> int | None:
+    """The frame number in a frame image's name (`frame_00079.jpg` -> 79), else None."""
+    m = FRAME_NAME.fullmatch(path.stem)
+    return int(m["index"]) if m else None
 
 
 def rel_id(path: Path, root: Path) -> str:
@@ -161,6 +171,7 @@ class ManifestRow:
     attack_type: str | None
     split: str | None
     sha256: str | None
+    video: str | None
     extra: dict[str, str]
 
 
@@ -189,7 +200,7 @@ def parse_rows(csv_path: Path) -> dict[str, ManifestRow]:
         extra = {k: v for k, v in row.items() if k not in RESERVED_COLUMNS | {"sha256"}}
         out[key] = ManifestRow(
             line, label, row.get("subject") or None, attack_type, split,
-            row.get("sha256", "").lower() or None, extra,
+            row.get("sha256", "").lower() or None, row.get("video") or None, extra,
         )  # fmt: skip
     return out
 
@@ -207,7 +218,8 @@ def load_manifest(csv_path: Path | str, subject_pattern: str | None = None) -> D
     """Load the images a CSV manifest lists (paths relative to the CSV's folder).
 
     Columns: `path,label` required; `subject`, `attack_type`, `split` (or
-    `official_split`), `sha256` (verified) optional; any other column goes to `extra`.
+    `official_split`), `video` (frames of one video form one group when splitting),
+    `sha256` (verified) optional; any other column goes to `extra`.
     `subject_pattern`, when given, takes the subject from the file name instead.
     Missing or bad images are skipped with a reason naming the row. The dataset is
     named after the CSV's folder (plus the CSV's stem unless it is `manifest.csv`).
@@ -245,6 +257,7 @@ def load_manifest(csv_path: Path | str, subject_pattern: str | None = None) -> D
                 sha256=sha,
                 attack_type=row.attack_type,
                 subject=subject_of(p) if subject_of else row.subject,
+                video=row.video,
                 split=row.split,
                 extra=row.extra,
             )  # fmt: skip

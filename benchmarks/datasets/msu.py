@@ -44,6 +44,27 @@ def sample_frames(
     return np.linspace(0, n - 1, frames_per_video).round().astype(int).tolist()
 
 
+def check_video(
+    path: Path, frames_per_video: int | None = 10, frame_step: int | None = None
+) -> list[int]:
+    """The frames to sample from a video (see `sample_frames`); ImageError if it is unusable.
+
+    Refuses an empty file, a video OpenCV cannot open, and one whose last sampled frame
+    cannot be read (a truncated file often reports more frames than it holds).
+    """
+    if path.stat().st_size == 0:
+        raise ImageError(path, "empty file (0 bytes)")
+    n = video_frame_count(path)
+    frames = sample_frames(n, frames_per_video, frame_step)
+    try:
+        read_frame(path, frames[-1])
+    except ImageError:
+        raise ImageError(
+            path, f"reports {n} frames but frame {frames[-1]} cannot be read"
+        ) from None
+    return frames
+
+
 def read_client_list(path: Path) -> set[int]:
     """Client numbers listed one per line (blank lines ignored)."""
     try:
@@ -93,19 +114,6 @@ def load_msu(
         raise DatasetError(f"{root}: not a folder")
     split_of = official_splits(root)
 
-    def check(p: Path) -> list[int]:
-        if p.stat().st_size == 0:
-            raise ImageError(p, "empty file (0 bytes)")
-        n = video_frame_count(p)
-        frames = sample_frames(n, frames_per_video, frame_step)
-        try:
-            read_frame(p, frames[-1])
-        except ImageError:
-            raise ImageError(
-                p, f"reports {n} frames but frame {frames[-1]} cannot be read"
-            ) from None
-        return frames
-
     skipped: list[Skipped] = []
     candidates = {}
     for p in sorted(f for f in root.rglob("*") if f.is_file() and is_video(f)):
@@ -122,7 +130,9 @@ def load_msu(
             )
         else:
             candidates[p] = m
-    good, bad = inspect_files(candidates, check=check)
+    good, bad = inspect_files(
+        candidates, check=lambda p: check_video(p, frames_per_video, frame_step)
+    )
     skipped += bad
 
     records = []
