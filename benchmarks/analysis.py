@@ -17,6 +17,7 @@ import numpy as np
 
 from benchmarks.evaluate import SCALARS
 from benchmarks.plots import AUDIT_FAMILY
+from benchmarks.scores import ScoreTable
 
 FAMILIES = ("handcrafted", "cnn", "hybrid", AUDIT_FAMILY)
 AUDIT_MARGIN = 0.05  # 5 percentage points
@@ -126,6 +127,68 @@ def thresholds(row: Mapping[str, Any]) -> list[float]:
         return [float(row["threshold"])]
     per_fold = (number(f.get("threshold")) for f in row.get("folds") or ())
     return sorted({t for t in per_fold if t is not None})
+
+
+def fold_thresholds(row: Mapping[str, Any]) -> dict[int, float]:
+    """Each fold's dev threshold by fold index, from the row's per-fold metrics."""
+    out = {}
+    for f in row.get("folds") or ():
+        t = number(f.get("threshold"))
+        if t is not None and isinstance(f.get("fold"), int):
+            out[f["fold"]] = t
+    return out
+
+
+def error_cases(
+    row: Mapping[str, Any],
+    table: ScoreTable,
+    n: int = 5,
+    boxes: Mapping[str, Sequence[int]] | None = None,
+) -> dict[str, Any]:
+    """The test presentations a method got most wrong at each fold's dev threshold.
+
+    `false_rejects`: bona fide presentations with score >= threshold, highest margin
+    (score - threshold) first; `false_accepts`: attacks with score < threshold, lowest margin
+    first; at most `n` of each, with the counts of all. A fold without a threshold in the row
+    (`folds`, else the single `threshold`) is left out. `boxes` maps sample ids to face boxes.
+    """
+    per_fold = fold_thresholds(row)
+    single = number(row.get("threshold"))
+    test = table.take(table.split == "test")
+    limits = np.array([per_fold.get(int(f), single) for f in test.fold], dtype=object)
+    known = np.array([t is not None for t in limits], dtype=bool)
+    test, limits = test.take(known), limits[known].astype(float)
+    margin = test.score - limits
+    rejected = (test.label == 0) & (margin >= 0)
+    accepted = (test.label == 1) & (margin < 0)
+
+    def cases(mask: np.ndarray, order: np.ndarray) -> list[dict[str, Any]]:
+        chosen = [i for i in order if mask[i]][:n]
+        return [
+            {
+                "sample_id": str(test.sample_id[i]),
+                "path": str(test.path[i]),
+                "attack_type": str(test.attack_type[i]) or None,
+                "fold": int(test.fold[i]),
+                "score": float(test.score[i]),
+                "threshold": float(limits[i]),
+                "box": list(boxes[test.sample_id[i]])
+                if boxes and test.sample_id[i] in boxes
+                else None,
+            }
+            for i in chosen
+        ]
+
+    by_margin = np.lexsort((test.sample_id, margin))  # ascending, ties by sample id
+    by_margin_desc = np.lexsort((test.sample_id, -margin))
+    return {
+        "n_bonafide": int((test.label == 0).sum()),
+        "n_attack": int((test.label == 1).sum()),
+        "n_false_rejects": int(rejected.sum()),
+        "n_false_accepts": int(accepted.sum()),
+        "false_rejects": cases(rejected, by_margin_desc),
+        "false_accepts": cases(accepted, by_margin),
+    }
 
 
 def criterion(rows: Sequence[Mapping[str, Any]]) -> str:

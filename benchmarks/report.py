@@ -33,6 +33,7 @@ from benchmarks import analysis, columns, plots
 from benchmarks.analysis import AUDIT_MARGIN
 from benchmarks.columns import COMPARISON_COLUMNS, Column, pct, points, points_ci
 from benchmarks.plots import AUDIT_FAMILY, ScoreSet
+from benchmarks.report_html import write_report_html
 from benchmarks.scores import ScoreTable
 from features.files import atomic_write
 
@@ -395,12 +396,17 @@ def write_comparison(
     *,
     title: str = "Face liveness comparison",
     audit_margin: float = AUDIT_MARGIN,
+    boxes: Mapping[str, Sequence[int]] | None = None,
+    n_errors: int = 5,
 ) -> dict[str, Path]:
-    """Write comparison.{md,tex,csv,json} and the plots into `out_dir`; return them by kind.
+    """Write comparison.{md,tex,csv,json}, the plots and report.html into `out_dir`.
 
-    Also the cross-dataset writer: pass a title such as "train seed600 -> test nuaa".
-    ROC, DET and histograms are drawn only for methods present in `scores`; the ACER bar
-    chart always. Raises ValueError naming the method and key on malformed input.
+    Returns the files by kind. Also the cross-dataset writer: pass a title such as
+    "train seed600 -> test nuaa". ROC, DET and histograms are drawn only for methods present
+    in `scores`; the ACER bar chart always. Methods whose scores are a `ScoreTable` get their
+    `n_errors` worst false rejects and false accepts at the dev thresholds listed under
+    "errors" in the JSON and shown in report.html; `boxes` (sample id -> face box x, y, w, h)
+    adds the box to each. Raises ValueError naming the method and key on malformed input.
     """
     out = Path(out_dir)
     rows = analysis.by_acer(analysis.check_rows(results))
@@ -442,6 +448,12 @@ def write_comparison(
     )
     files["tex"] = atomic_write(out / "comparison.tex", _comparison_tex(title, facts, synthetic))
     files["csv"] = atomic_write(out / "comparison.csv", _csv_text(rows, synthetic, columns.CSV))
+    tables = {n: t for n, t in (scores or {}).items() if isinstance(t, ScoreTable)}
+    errors = {
+        r["name"]: analysis.error_cases(r, tables[r["name"]], n_errors, boxes)
+        for r in rows
+        if r["name"] in tables and (tables[r["name"]].split == "test").any()
+    }
     document = {
         "title": title,
         "synthetic": synthetic,
@@ -452,8 +464,10 @@ def write_comparison(
         "plots": dict(sorted((k, p.name) for k, p in files.items() if p.suffix == ".png")),
         "conventions": conventions(facts["criterion"]),
         "provenance": provenance,
+        **({"errors": errors} if errors else {}),
     }
     files["json"] = atomic_write(out / "comparison.json", _json_text(document))
+    files["html"] = write_report_html(out)
     return files
 
 
@@ -466,6 +480,9 @@ def write_ablation(
     provenance: Provenance | Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write ablation_<name>.{md,csv,json,png}: ACER with CI per variant of one variable.
+
+    When `out_dir` is the `ablations` folder of a comparison, its report.html is rendered
+    again to show the ablation.
 
     Each result row may carry `variant` (the variable's value; default: its name) and
     `series` (one line per series, e.g. per method of a learning curve). A numeric variable
@@ -528,4 +545,6 @@ def write_ablation(
         "provenance": provenance,
     }
     files["json"] = atomic_write(out / f"{stem}.json", _json_text(document))
+    if out.name == "ablations" and (out.parent / "comparison.json").is_file():
+        files["html"] = write_report_html(out.parent)  # the comparison's page lists ablations
     return files

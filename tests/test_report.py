@@ -116,7 +116,7 @@ def _md_without_scores(tmp_path: Path, results: list[dict], **kwargs: object) ->
 def test_every_file_is_written_and_json_has_the_schema(report):
     out, files = report
     expected = {"comparison.md", "comparison.tex", "comparison.csv", "comparison.json"}
-    expected |= {"roc.png", "det.png", "score_histograms.png", "acer_bar.png"}
+    expected |= {"roc.png", "det.png", "score_histograms.png", "acer_bar.png", "report.html"}
     assert {p.name for p in out.iterdir()} == expected
     assert {p.name for p in files.values()} == expected
     doc = json.loads(files["json"].read_text("utf-8"))
@@ -452,8 +452,13 @@ def test_real_harness_results_feed_the_writers(tmp_path):
         {r.name: r.scores for r in results},
         [comparison.to_dict()],
         PROVENANCE,
+        boxes={r.id: (1, 2, 30, 40) for r in records},
     )
     doc = json.loads(files["json"].read_text("utf-8"))
+    weak = doc["errors"]["weak"]  # scores by fold-wise dev thresholds, as the metrics count them
+    assert weak["n_false_rejects"] == round(results[1].metrics["pooled"]["bpcer"] * 45)
+    assert weak["false_rejects"] and all(c["box"] == [1, 2, 30, 40] for c in weak["false_rejects"])
+    assert "face box (x, y, w, h) 1, 2, 30, 40" in files["html"].read_text("utf-8")
     assert [m["name"] for m in doc["methods"]] == ["good", "weak", "meta"]
     assert doc["summary"]["best"] == "good"
     assert doc["summary"]["significant"] == (comparison.verdict != "within noise")
@@ -528,3 +533,22 @@ def test_every_format_shows_the_columns_of_the_one_column_list(tmp_path):
     assert [c.key for c in cols] == [k for k in columns.ABLATION if k != "series"]
     assert header == [c.header for c in cols]
     assert body == [[c.cell({**r, "variant": r["name"]}) for c in cols] for r in rows[:2]]
+
+
+def test_html_report_escapes_every_text_and_embeds_the_plots(tmp_path):
+    hostile = "<img src=x onerror=alert(1)>&"
+    results = [_row(hostile, "cnn", 0.05), _row("lbp", "handcrafted", 0.07)]
+    provenance = {**PROVENANCE, "command": "run --title '<script>'"}
+    files = write_comparison(
+        tmp_path, results, {hostile: SCORES["lbp_svm"]}, provenance=provenance, title="a < b"
+    )
+    html = files["html"].read_text("utf-8")
+    assert hostile not in html and "<script>'" not in html and "a < b" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;&amp;" in html and "<title>a &lt; b</title>" in html
+    assert html.count("<script>") == 1  # the page's own
+    for png in ("acer_bar", "roc", "det", "score_histograms"):
+        assert re.search(
+            rf'<img src="data:image/png;base64,[A-Za-z0-9+/=]+" [^>]*data-plot="{png}"', html
+        )
+    # No score table, no gallery: ScoreSets carry no file paths.
+    assert 'class="gallery"' not in html and "no gallery" in html
