@@ -16,10 +16,10 @@ from PIL import Image
 from scipy.stats import norm
 from sklearn.base import BaseEstimator
 
-from benchmarks import plots
+from benchmarks import columns, plots
 from benchmarks.harness import evaluate_method, paired_comparison
 from benchmarks.plots import ScoreSet
-from benchmarks.report import SYNTHETIC_BANNER, write_ablation, write_comparison
+from benchmarks.report import SYNTHETIC_BANNER, tex_escape, write_ablation, write_comparison
 from features.files import atomic_write
 from features.records import Presentation, Skipped
 
@@ -116,7 +116,7 @@ def _md_without_scores(tmp_path: Path, results: list[dict], **kwargs: object) ->
 def test_every_file_is_written_and_json_has_the_schema(report):
     out, files = report
     expected = {"comparison.md", "comparison.tex", "comparison.csv", "comparison.json"}
-    expected |= {"roc.png", "det.png", "score_histograms.png", "acer_bar.png"}
+    expected |= {"roc.png", "det.png", "score_histograms.png", "acer_bar.png", "report.html"}
     assert {p.name for p in out.iterdir()} == expected
     assert {p.name for p in files.values()} == expected
     doc = json.loads(files["json"].read_text("utf-8"))
@@ -452,8 +452,13 @@ def test_real_harness_results_feed_the_writers(tmp_path):
         {r.name: r.scores for r in results},
         [comparison.to_dict()],
         PROVENANCE,
+        boxes={r.id: (1, 2, 30, 40) for r in records},
     )
     doc = json.loads(files["json"].read_text("utf-8"))
+    weak = doc["errors"]["weak"]  # scores by fold-wise dev thresholds, as the metrics count them
+    assert weak["n_false_rejects"] == round(results[1].metrics["pooled"]["bpcer"] * 45)
+    assert weak["false_rejects"] and all(c["box"] == [1, 2, 30, 40] for c in weak["false_rejects"])
+    assert "face box (x, y, w, h) 1, 2, 30, 40" in files["html"].read_text("utf-8")
     assert [m["name"] for m in doc["methods"]] == ["good", "weak", "meta"]
     assert doc["summary"]["best"] == "good"
     assert doc["summary"]["significant"] == (comparison.verdict != "within noise")
@@ -466,3 +471,84 @@ def test_real_harness_results_feed_the_writers(tmp_path):
     assert not [c for c in rows[0] if c.startswith(("conventions", "folds"))]
     scores = ScoreSet.coerce(results[0].scores)
     assert scores.labels.size == n  # every record is a test row in exactly one fold
+
+
+def _md_rows(md: str, header_start: str) -> list[list[str]]:
+    """The unescaped cells of the Markdown table whose header line starts with `header_start`."""
+    lines = md.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    table = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        cells = re.split(r"(?<!\\)\|", line)[1:-1]
+        table.append([re.sub(r"\\(.)", r"\1", c.strip()) for c in cells])
+    return [table[0], *table[2:]]  # without the alignment row
+
+
+def test_every_format_shows_the_columns_of_the_one_column_list(tmp_path):
+    """Markdown, LaTeX, CSV and ablation tables take headers and cells from `columns`."""
+    rows = [
+        _row("lbp_svm", "handcrafted", 0.05),
+        _row("cnn [v2]", "cnn", 0.08, acer_ci=None, ms_per_image=None),
+        _row("meta", "audit", 0.40),
+    ]
+    ranked = columns.with_ranks(rows, {"lbp_svm": 1, "cnn [v2]": 2})
+    files = write_comparison(tmp_path, rows)
+    main = columns.columns(columns.MAIN)
+    header, *body = _md_rows(files["md"].read_text("utf-8"), "| Rank")
+    assert header == [c.header for c in main]
+    assert body[2][1] == "*meta*" and body[2][0] == "audit"  # the audit row, marked
+    body[2][1] = "meta"
+    assert body == [[c.cell(r) for c in main] for r in ranked]
+    assert body[1][main.index(columns.COLUMNS["ms_per_image"])] == "–"
+
+    tex = files["tex"].read_text("utf-8").splitlines()
+    tex_cols = columns.columns(columns.MAIN_TEX)
+    top = tex.index(r"\toprule")
+    assert tex[top - 1] == r"\begin{tabular}{" + "".join(c.align for c in tex_cols) + "}"
+    assert tex[top + 1] == " & ".join(tex_escape(c.latex_header()) for c in tex_cols) + r" \\"
+    tex_body = [line.removesuffix(r" \\").split(" & ") for line in tex[top + 3 : top + 6]]
+    assert tex_body == [
+        [
+            rf"\textit{{{tex_escape(r['name'])}}}"
+            if c.key == "name" and r["family"] == "audit"
+            else tex_escape(c.latex_cell(r))
+            for c in tex_cols
+        ]
+        for r in ranked
+    ]
+    for key in ("rank", "apcer_max", "bpcer", "hter", "eer", "auc", "bpcer20"):
+        md_cells = [cells[main.index(columns.COLUMNS[key])] for cells in body]
+        tex_cells = [cells[tex_cols.index(columns.COLUMNS[key])] for cells in tex_body]
+        assert md_cells[:2] == tex_cells[:2], key  # same numbers in both formats
+
+    with files["csv"].open(newline="", encoding="utf-8") as f:
+        header = next(csv.reader(f))
+    assert header[: 1 + len(columns.CSV)] == ["note", *columns.CSV]
+
+    ablation = write_ablation(tmp_path, "kernel", rows[:2], "SVM kernel")
+    header, *body = _md_rows(ablation["md"].read_text("utf-8"), "| SVM kernel")
+    cols = columns.ablation_columns("SVM kernel", with_series=False)
+    assert [c.key for c in cols] == [k for k in columns.ABLATION if k != "series"]
+    assert header == [c.header for c in cols]
+    assert body == [[c.cell({**r, "variant": r["name"]}) for c in cols] for r in rows[:2]]
+
+
+def test_html_report_escapes_every_text_and_embeds_the_plots(tmp_path):
+    hostile = "<img src=x onerror=alert(1)>&"
+    results = [_row(hostile, "cnn", 0.05), _row("lbp", "handcrafted", 0.07)]
+    provenance = {**PROVENANCE, "command": "run --title '<script>'"}
+    files = write_comparison(
+        tmp_path, results, {hostile: SCORES["lbp_svm"]}, provenance=provenance, title="a < b"
+    )
+    html = files["html"].read_text("utf-8")
+    assert hostile not in html and "<script>'" not in html and "a < b" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;&amp;" in html and "<title>a &lt; b</title>" in html
+    assert html.count("<script>") == 1  # the page's own
+    for png in ("acer_bar", "roc", "det", "score_histograms"):
+        assert re.search(
+            rf'<img src="data:image/png;base64,[A-Za-z0-9+/=]+" [^>]*data-plot="{png}"', html
+        )
+    # No score table, no gallery: ScoreSets carry no file paths.
+    assert 'class="gallery"' not in html and "no gallery" in html
