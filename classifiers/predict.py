@@ -3,8 +3,10 @@
 For each image (or each sampled frame of a video, then the video's mean score) it prints the
 attack score, the decision at the model's stored development threshold (attack when
 score >= threshold) and whether a face was found, as a table or as JSON lines (--json). A file
-that cannot be read gets its own error line and the exit code is 1 at the end; the other
-files are still scored. Model files are pickles or Keras files: load only models you trust.
+that cannot be read, or a folder without image or video files, gets its own error line and
+the exit code is 1 at the end; the other files are still scored. Model files are `skops`
+archives checked against an allow-list of types, or Keras files loaded in safe mode; pickles
+are never loaded.
 """
 
 from __future__ import annotations
@@ -34,16 +36,25 @@ from features.images import (  # noqa: E402
 )
 from features.records import BONAFIDE, Presentation, file_sha256  # noqa: E402
 
+EXIT_CODES = """exit codes:
+  0  every input was scored
+  1  some file could not be scored, or a folder held no image or video file
+  2  bad arguments, or the model was refused (bad model file)"""
 
-def _files(inputs: Sequence[Path]) -> Iterator[Path]:
-    """The inputs, with folders expanded to the images and videos below them (sorted)."""
+
+def _files(inputs: Sequence[Path]) -> Iterator[tuple[Path, str | None]]:
+    """(file, None) for each input file and each image or video below an input folder (sorted);
+    (folder, problem) for a folder holding none."""
     for p in inputs:
         if p.is_dir():
-            yield from sorted(
+            found = sorted(
                 f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES
             )
+            if not found:
+                yield p, "no image or video files found in this folder"
+            yield from ((f, None) for f in found)
         else:
-            yield p
+            yield p, None
 
 
 def _records(path: Path, frames: int) -> list[Presentation]:
@@ -76,7 +87,10 @@ def predict(model_path: Path, inputs: Sequence[Path], frames: int = 10) -> Itera
     """Yield one result row per image, video frame and video, or an error row per bad file."""
     saved = load_fitted(model_path)
     detector = FaceCropper()
-    for path in _files(inputs):
+    for path, problem in _files(inputs):
+        if problem:
+            yield {"file": str(path), "error": f"{path}: {problem}"}
+            continue
         try:
             records = _records(path, frames)
             scores = np.asarray(saved.estimator.decision_function(np.array(records, dtype=object)))
@@ -92,11 +106,31 @@ def predict(model_path: Path, inputs: Sequence[Path], frames: int = 10) -> Itera
         yield _row(str(path), scores.mean(), saved.threshold, any(found), level="video")
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m classifiers.predict", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="python -m classifiers.predict",
+        description=__doc__,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--model", type=Path, required=True, help="a model saved by --save-models")
     p.add_argument("inputs", type=Path, nargs="+", metavar="IMAGE_OR_FOLDER_OR_VIDEO")
-    p.add_argument("--frames", type=int, default=10, help="frames sampled per video")
+    p.add_argument(
+        "--frames",
+        type=_positive_int,
+        default=10,
+        help="frames sampled per video (at least 1; default 10)",
+    )
     p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     args = p.parse_args(argv)
     try:
@@ -123,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             face = {True: "yes", False: "no", None: "-"}[row["face_found"]]
             print(f"{name:<50} {row['score']:>9.4f}  {row['decision']:<9} {face}")
     if failed:
-        print(f"{failed} file(s) could not be scored", file=sys.stderr)
+        print(f"{failed} input(s) could not be scored", file=sys.stderr)
     return 1 if failed else 0
 
 

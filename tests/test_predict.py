@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import pickle
 import subprocess
 import sys
 from contextlib import redirect_stderr, redirect_stdout
@@ -33,8 +34,8 @@ FAST_CONFIG = """
 n_boot = 100
 
 [params.lbp-lr]
-C = [1.0]
-inner_splits = 2
+clf__C = [1.0]
+clf__inner_splits = 2
 """
 UNSEEN = ("Live/30.jpg", "Spoof/30.jpg")  # not in the training subset below
 
@@ -92,7 +93,7 @@ def saved(seed_subset_dir, tmp_path_factory) -> tuple[Path, str]:
 
 @pytest.fixture(scope="module")
 def lbp_model(saved) -> Path:
-    return saved[0] / "lbp-lr" / "model.joblib"
+    return saved[0] / "lbp-lr" / "model.skops"
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,7 @@ def video(seed600_dir, tmp_path_factory) -> Path:
 def test_save_models_stores_each_method_with_its_dev_threshold(saved, seed600_dir):
     models, stdout = saved
     for method in ("metadata-audit", "lbp-lr"):
-        path = models / method / "model.joblib"
+        path = models / method / "model.skops"
         header = read_header(path)
         assert header["params"]["method"] == method
         assert header["params"]["dataset"] == "seed600-subset"
@@ -197,7 +198,7 @@ def test_bad_files_get_an_error_line_and_the_others_are_still_scored(
     assert len(errors) == len(bad)
     for path, line in zip(bad, errors, strict=True):
         assert str(path) in line
-    assert "4 file(s) could not be scored" in err
+    assert "4 input(s) could not be scored" in err
     assert "Traceback" not in err
 
     code, rows, _ = predict_json(lbp_model, zero, good)
@@ -207,23 +208,190 @@ def test_bad_files_get_an_error_line_and_the_others_are_still_scored(
     assert_decisions_follow_threshold(rows[1:], read_header(lbp_model)["threshold"])
 
 
-@pytest.mark.parametrize("kind", ["image", "text", "folder", "keras-junk"])
+@pytest.mark.parametrize("kind", ["image", "text", "folder", "keras-file"])
 def test_a_file_that_is_not_a_model_is_refused_with_exit_2(kind, seed600_dir, tmp_path):
     if kind == "image":
         model = seed600_dir / UNSEEN[0]
     elif kind == "text":
-        model = tmp_path / "model.joblib"
+        model = tmp_path / "model.skops"
         model.write_text('{"format": "something else"}\n')
     elif kind == "folder":
-        model = tmp_path  # no model.joblib or model.keras inside
-    else:
+        model = tmp_path  # no model.skops inside
+    else:  # a Keras file on its own is not a model file of the toolkit
         model = tmp_path / "model.keras"
         model.write_bytes(b"PK not really a zip")
-        model.with_suffix(".json").write_text("{}")
     code, out, err = capture(predict_main, ["--model", model, seed600_dir / UNSEEN[0]])
     assert code == 2
-    assert err.startswith("error: ") and str(model) in err
+    assert err.startswith("error: bad model file: ") and str(model) in err
     assert out == ""  # refused before any row (or table header) is printed
+
+
+class Tripwire:
+    """Unpickling this object creates a file: proof that a pickle was (not) loaded."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def model_copy(lbp_model: Path, folder: Path) -> Path:
+    """A copy of the real saved lbp-lr model file, in `folder`."""
+    folder.mkdir()
+    (folder / lbp_model.name).write_bytes(lbp_model.read_bytes())
+    return folder / lbp_model.name
+
+
+def assert_refused(model: Path, image: Path, what: str) -> str:
+    code, out, err = capture(predict_main, ["--model", model, image])
+    assert code == 2, err
+    assert err.startswith(f"error: bad model file: {model}: "), err
+    assert what in err and "Traceback" not in err
+    assert out == ""
+    return err
+
+
+@pytest.mark.parametrize("name", ["model.skops", "model.joblib"])
+@pytest.mark.parametrize("format_version", [1, 2])
+def test_a_malicious_pickle_behind_a_real_header_never_runs(
+    lbp_model, seed600_dir, tmp_path, name, format_version
+):
+    tripwire = tmp_path / "pwned"
+    header = json.loads(lbp_model.read_bytes().split(b"\n", 1)[0])
+    header["format_version"] = format_version
+    model = tmp_path / "m" / name
+    model.parent.mkdir()
+    model.write_bytes(json.dumps(header).encode() + b"\n" + pickle.dumps(Tripwire(str(tripwire))))
+    err = assert_refused(model, seed600_dir / UNSEEN[0], "")
+    assert "pickle" in err or "skops archive" in err
+    # the folder is refused the same way
+    assert capture(predict_main, ["--model", model.parent, seed600_dir / UNSEEN[0]]) == (2, "", err)
+    assert not tripwire.exists()
+
+
+def _truncated(raw: bytes) -> bytes:
+    return raw[: len(raw) * 2 // 3]
+
+
+def _header_only(raw: bytes) -> bytes:
+    return raw.split(b"\n", 1)[0] + b"\n"
+
+
+def _random_body(raw: bytes) -> bytes:
+    return _header_only(raw) + np.random.default_rng(0).bytes(4096)
+
+
+def _with_header(**changes):
+    def rewrite(raw: bytes) -> bytes:
+        line, body = raw.split(b"\n", 1)
+        header = json.loads(line)
+        for key, value in changes.items():
+            if value is KeyError:
+                del header[key]
+            else:
+                header[key] = value
+        return json.dumps(header).encode() + b"\n" + body
+
+    return rewrite
+
+
+@pytest.mark.parametrize(
+    ("damage", "what"),
+    [
+        (_truncated, "damaged or truncated"),
+        (_header_only, "header only"),
+        (lambda raw: np.random.default_rng(1).bytes(len(raw)), "no JSON header"),
+        (_random_body, "damaged or truncated"),
+        (_with_header(threshold=float("nan")), "threshold must be a finite number, got nan"),
+        (_with_header(threshold=float("inf")), "threshold must be a finite number, got inf"),
+        (_with_header(threshold=KeyError), "no threshold"),
+        (_with_header(threshold="0.5"), "threshold must be a finite number, got '0.5'"),
+        (_with_header(threshold=None), "threshold must be a finite number, got None"),
+        (_with_header(threshold=True), "threshold must be a finite number, got True"),
+        (_with_header(params=[1, 2]), "'params' must be a dict"),
+        (_with_header(versions="1.0"), "'versions' must be a dict"),
+        (_with_header(versions={"numpy": 2}), "'versions' must map names to version strings"),
+        (_with_header(created=7), "'created' must be a str"),
+        (_with_header(format_version="2"), "format version '2' is not supported"),
+    ],
+)
+def test_damaged_model_files_are_refused_with_exit_2(
+    lbp_model, seed600_dir, tmp_path, damage, what
+):
+    model = model_copy(lbp_model, tmp_path / "m")
+    model.write_bytes(damage(model.read_bytes()))
+    assert_refused(model, seed600_dir / UNSEEN[0], what)
+
+
+@pytest.mark.parametrize(
+    ("change", "what"),
+    [
+        ({"threshold": float("nan")}, "threshold must be a finite number, got nan"),
+        ({"threshold": "high"}, "threshold must be a finite number, got 'high'"),
+        ({"threshold": None}, "threshold must be a finite number, got None"),
+        ({"n_epochs": "3"}, "'n_epochs' must be an integer"),
+        ({"params": {"no_such_param": 1}}, "bad params"),
+    ],
+)
+def test_damaged_cnn_metadata_is_refused_with_exit_2(
+    cnn_model, seed600_dir, tmp_path, change, what
+):
+    folder = tmp_path / "cnn"
+    folder.mkdir()
+    for f in cnn_model.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    meta = json.loads((folder / "model.cnn0.json").read_text())
+    meta.update(change)
+    (folder / "model.cnn0.json").write_text(json.dumps(meta))
+    code, out, err = capture(predict_main, ["--model", folder, seed600_dir / UNSEEN[0]])
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.startswith(f"error: bad model file: {folder / 'model.cnn0'}") and what in err, err
+
+
+def test_an_empty_folder_is_an_error_and_the_others_are_still_scored(
+    lbp_model, seed600_dir, tmp_path
+):
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    (empty / "notes.txt").write_text("no image here\n")
+    code, out, err = capture(predict_main, ["--model", lbp_model, empty])
+    assert code == 1
+    assert f"error: {empty}: no image or video files found" in err
+    assert len(out.splitlines()) == 1  # the table header only
+    code, rows, err = predict_json(lbp_model, empty, seed600_dir / UNSEEN[0])
+    assert code == 1
+    assert rows[0] == {
+        "file": str(empty),
+        "error": f"{empty}: no image or video files found in this folder",
+    }
+    assert_decisions_follow_threshold(rows[1:], read_header(lbp_model)["threshold"])
+
+
+@pytest.mark.parametrize("frames", ["0", "-3", "two"])
+def test_frames_must_be_a_positive_whole_number(lbp_model, video, frames):
+    code, out, err = capture(predict_main, ["--model", lbp_model, video, "--frames", frames])
+    assert code == 2
+    assert "--frames" in err and out == ""
+
+
+def test_help_lists_the_exit_codes():
+    code, out, _ = capture(predict_main, ["--help"])
+    assert code == 0
+    assert "exit codes:" in out and "no image or video file" in out and "bad model file" in out
+
+
+def test_an_svm_model_predicts_without_importing_tensorflow(lbp_model, seed600_dir):
+    script = (
+        "import sys; from classifiers.predict import main; "
+        f"code = main(['--model', {str(lbp_model)!r}, {str(seed600_dir / UNSEEN[0])!r}]); "
+        "print(code, 'tensorflow' in sys.modules, 'keras' in sys.modules, file=sys.stderr)"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert res.stderr.splitlines()[-1] == "0 False False", res.stderr
+    assert str(seed600_dir / UNSEEN[0]) in res.stdout
 
 
 def test_predict_module_entry_point(lbp_model, seed600_dir):
@@ -243,12 +411,12 @@ def test_predict_module_entry_point(lbp_model, seed600_dir):
     assert_decisions_follow_threshold(rows, read_header(lbp_model)["threshold"])
 
 
-def test_cnn_saved_by_a_cross_dataset_run_predicts(
-    seed_subset_dir, nuaa_subset_dir, tmp_path, seed600_dir
-):
-    """The one CNN test: LivenessNet (1 epoch, 32 px), trained on seed600, saved natively."""
+@pytest.fixture(scope="module")
+def cnn_run(seed_subset_dir, nuaa_subset_dir, tmp_path_factory) -> tuple[Path, int, str, str]:
+    """The one CNN training: LivenessNet (1 epoch, 32 px), trained on seed600, saved natively."""
+    tmp_path = tmp_path_factory.mktemp("cnn-run")
     config = tmp_path / "cnn.toml"
-    config.write_text(FAST_CONFIG + "\n[params.livenessnet]\nepochs = 1\ninput_size = 32\n")
+    config.write_text(FAST_CONFIG + "\n[params.livenessnet]\nclf__epochs = 1\ncrop__size = 32\n")
     out = tmp_path / "out"
     code, stdout, err = capture(
         run_main,
@@ -267,11 +435,21 @@ def test_cnn_saved_by_a_cross_dataset_run_predicts(
             config,
         ],
     )
+    return out, code, stdout, err
+
+
+@pytest.fixture(scope="module")
+def cnn_model(cnn_run) -> Path:
+    return cnn_run[0] / "models" / "livenessnet"
+
+
+def test_cnn_saved_by_a_cross_dataset_run_predicts(cnn_run, seed600_dir):
+    out, code, _, err = cnn_run
     assert code == 0, err
     doc = json.loads((out / "comparison.json").read_text(encoding="utf-8"))
     assert [m["family"] for m in doc["methods"]] == ["cnn"]
     model_dir = out / "models" / "livenessnet"
-    threshold = json.loads((model_dir / "model.json").read_text())["threshold"]
+    threshold = read_header(model_dir / "model.skops")["threshold"]
     code, rows, err = predict_json(model_dir, *(seed600_dir / f for f in UNSEEN))
     assert code == 0, err
     assert len(rows) == 2

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Sequence
 from numbers import Integral, Real
@@ -289,14 +290,15 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         meta_path = path.with_suffix(".json")
         if not path.is_file() or not meta_path.is_file():
             raise FileNotFoundError(f"{path}: need both the .keras model and its .json beside it")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("estimator") != cls.__name__ or meta.get("format") != FORMAT_VERSION:
-            raise ValueError(f"{meta_path}: not a {cls.__name__} file of format {FORMAT_VERSION}")
+        meta = _read_meta(meta_path, cls.__name__)
         import keras
 
-        est = cls(**meta["params"])
+        try:
+            est = cls(**meta["params"])
+        except TypeError as e:
+            raise ValueError(f"{meta_path}: bad params: {e}") from None
         est._set_model(keras.models.load_model(path, compile=False, safe_mode=True))
-        est.threshold_ = meta["threshold"]
+        est.threshold_ = float(meta["threshold"])
         est.best_epoch_ = meta["best_epoch"]
         est.n_epochs_ = meta["n_epochs"]
         return est
@@ -321,3 +323,27 @@ def _save_fit(path: Path, model: keras.Model, history: dict[str, list[float]]) -
     with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
     atomic_write(path.with_suffix(".json"), json.dumps(history))
+
+
+def _read_meta(meta_path: Path, estimator: str) -> dict[str, Any]:
+    """The checked .json beside a saved CNN; ValueError naming the file and field otherwise."""
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{meta_path}: not a JSON file ({e})") from None
+    if (
+        not isinstance(meta, dict)
+        or meta.get("estimator") != estimator
+        or meta.get("format") != FORMAT_VERSION
+    ):
+        raise ValueError(f"{meta_path}: not a {estimator} file of format {FORMAT_VERSION}")
+    threshold = meta.get("threshold")
+    number = isinstance(threshold, int | float) and not isinstance(threshold, bool)
+    if not number or not math.isfinite(threshold):
+        raise ValueError(f"{meta_path}: threshold must be a finite number, got {threshold!r}")
+    if not isinstance(meta.get("params"), dict):
+        raise ValueError(f"{meta_path}: 'params' must be an object, got {meta.get('params')!r}")
+    for key in ("best_epoch", "n_epochs"):
+        if isinstance(meta.get(key), bool) or not isinstance(meta.get(key), int):
+            raise ValueError(f"{meta_path}: {key!r} must be an integer, got {meta.get(key)!r}")
+    return meta
