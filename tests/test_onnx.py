@@ -6,6 +6,7 @@ expected scores are a NumPy computation of the same preprocessing; nothing is do
 
 from __future__ import annotations
 
+import json
 import pickle
 import subprocess
 import sys
@@ -256,3 +257,77 @@ def test_importing_the_module_loads_neither_onnxruntime_nor_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- CNN export
+@pytest.fixture(scope="module")
+def small_cnn(seed_subset_dir):
+    """A LivenessNet trained for one epoch on the 50 real subset images at 32x32."""
+    from classifiers.cnn.estimator import CNNClassifier
+
+    recs = np.array(load_dataset(seed_subset_dir).records, dtype=object)
+    y = np.array([r.label for r in recs])
+    cnn = CNNClassifier(input_size=32, augment=False, epochs=1, batch_size=16, reuse_fits=False)
+    return cnn.fit(recs, y), recs
+
+
+def test_exported_cnn_gives_the_keras_scores_on_real_crops(small_cnn, tmp_path):
+    from classifiers.export import export_onnx
+
+    cnn, recs = small_cnn
+    spec = export_onnx(cnn, tmp_path / "out" / "cnn.onnx")
+    on_disk = json.loads((tmp_path / "out" / "cnn.json").read_text())
+    assert on_disk == spec and set(spec) == set(ONNXClassifier().get_params())
+    assert spec["model_path"] == str((tmp_path / "out" / "cnn.onnx").resolve())
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cnn.json", "cnn.onnx"]
+    onnx_scores = ONNXClassifier(**on_disk).fit().decision_function(recs)
+    keras_scores = cnn.decision_function(recs)
+    assert np.ptp(keras_scores) > 0
+    np.testing.assert_allclose(onnx_scores, keras_scores, rtol=0, atol=1e-4)
+
+
+def test_export_refuses_what_is_not_a_fitted_cnn(tmp_path):
+    from classifiers.cnn.estimator import CNNClassifier
+    from classifiers.export import ExportError, export_onnx
+
+    with pytest.raises(ExportError, match="only a toolkit CNN"):
+        export_onnx(ONNXClassifier(), tmp_path / "m.onnx")
+    with pytest.raises(ExportError, match="not fitted"):
+        export_onnx(CNNClassifier(), tmp_path / "m.onnx")
+
+
+def test_export_cli_on_saved_models(small_cnn, tmp_path, capsys):
+    from sklearn.dummy import DummyClassifier
+
+    from classifiers.export import main
+    from classifiers.persistence import save_fitted
+
+    cnn, recs = small_cnn
+    save_fitted(tmp_path / "models" / "livenessnet", cnn, 0.25, {"method": "livenessnet"})
+    out = tmp_path / "livenessnet.onnx"
+    assert main(["--model", str(tmp_path / "models" / "livenessnet"), "--out", str(out)]) == 0
+    assert "threshold of the saved model: 0.25" in capsys.readouterr().out
+    spec = json.loads(out.with_suffix(".json").read_text())
+    np.testing.assert_allclose(
+        ONNXClassifier(**spec).fit().decision_function(recs[:6]),
+        cnn.decision_function(recs[:6]),
+        atol=1e-4,
+    )
+    other = DummyClassifier().fit([[0], [1]], [0, 1])
+    save_fitted(tmp_path / "models" / "lbp-svm", other, 0.0, {"method": "lbp-svm", "family": "svm"})
+    bad = tmp_path / "other.onnx"
+    assert main(["--model", str(tmp_path / "models" / "lbp-svm"), "--out", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "model.joblib: method 'lbp-svm' (family 'svm') is not a CNN" in err
+    assert not bad.exists()
+    assert main(["--model", str(tmp_path / "nothing"), "--out", str(bad)]) == 2
+    assert "no such model file" in capsys.readouterr().err
+
+
+def test_export_without_tf2onnx_says_how_to_install(small_cnn, tmp_path, monkeypatch):
+    from classifiers.export import export_onnx
+
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[onnx\]'"):
+        export_onnx(small_cnn[0], tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
