@@ -32,7 +32,7 @@ from benchmarks import plots
 from benchmarks.evaluate import SCALARS
 from benchmarks.plots import AUDIT_FAMILY, ScoreSet
 from benchmarks.scores import ScoreTable
-from features.files import atomic_write
+from features.files import atomic_write, escape_undecodable
 
 SYNTHETIC_BANNER = "SYNTHETIC DEMO DATA — not a real result"
 FAMILIES = ("handcrafted", "cnn", "hybrid", AUDIT_FAMILY)
@@ -156,7 +156,10 @@ def _thresholds(row: Mapping[str, Any]) -> list[float]:
 
 
 def _jsonable(value: Any) -> Any:
-    """Plain JSON types: paths/dates as strings, numpy as Python, NaN/inf as null."""
+    """Plain JSON types: paths/dates as strings, numpy as Python, NaN/inf as null.
+
+    Text from non-UTF-8 file names is spelt `\\xNN` (`escape_undecodable`) so it can be written.
+    """
     if is_dataclass(value) and not isinstance(value, type):
         return _jsonable(asdict(value))
     if isinstance(value, Mapping):
@@ -169,12 +172,14 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, os.PathLike):
-        return os.fspath(value)
+        return escape_undecodable(os.fspath(value))
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if value is None or isinstance(value, str | int | bool):
+    if isinstance(value, str):
+        return escape_undecodable(value)
+    if value is None or isinstance(value, int | bool):
         return value
-    return str(value)
+    return escape_undecodable(str(value))
 
 
 # ---------------------------------------------------------------- text pieces

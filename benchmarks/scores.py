@@ -13,6 +13,10 @@ error (it is most likely a typo).
 
 Reading never guesses: a bad cell raises `ScoreFileError` naming the file and the 1-based data row
 (the header is not counted). Writes are atomic (a temp file in the same folder, then os.replace).
+
+Score files are UTF-8. A text cell taken from a file name that is not valid UTF-8 (Python holds
+it with lone surrogates) is written with those bytes spelt `\\xNN`
+(`features.files.escape_undecodable`): b"Live/\\xff.jpg" is stored as the text `Live/\\xff.jpg`.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from features.files import atomic_open
+from features.files import atomic_open, escape_undecodable
 
 COLUMNS = (
     "sample_id",
@@ -139,16 +143,16 @@ def write_scores(path: str | Path, table: ScoreTable) -> Path:
             fold = int(table.fold[i])
             w.writerow(
                 [
-                    table.sample_id[i],
-                    table.path[i],
+                    escape_undecodable(table.sample_id[i]),
+                    escape_undecodable(table.path[i]),
                     int(table.label[i]),
-                    table.attack_type[i],
-                    table.subject[i],
-                    table.video[i],
+                    escape_undecodable(table.attack_type[i]),
+                    escape_undecodable(table.subject[i]),
+                    escape_undecodable(table.video[i]),
                     "" if fold < 0 else fold,
                     table.split[i],
                     repr(float(table.score[i])),
-                    table.group[i],
+                    escape_undecodable(table.group[i]),
                 ]
             )
     return path
