@@ -158,8 +158,8 @@ def evaluate_scores(
             found.append(
                 f"fold {_fold_name(fold)}: {len(shared)} of the {len(t)} test rows are dev rows "
                 f"too (sample_id {shared[0]!r}{', ...' if len(shared) > 1 else ''}): the "
-                "threshold was chosen partly on test scores (oracle); APCER/BPCER/ACER/HTER "
-                "are optimistic and must not be reported as results"
+                "threshold was chosen on scores that include test rows (oracle); "
+                "APCER/BPCER/ACER/HTER are optimistic and must not be reported as results"
             )
         found += [f"fold {_fold_name(fold)}: {w}" for w in m.pop("warnings")]
         folds.append({"fold": fold if fold >= 0 else None, **m})
