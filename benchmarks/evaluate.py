@@ -12,6 +12,13 @@ Which rows are used
     at all the threshold is chosen on the test rows themselves and the result is labelled
     "test (oracle)". --criterion fixed=X ignores dev rows. --fold N keeps only fold N of both.
 
+Oracle results are labelled, not refused
+    When a fold's dev rows share a sample_id with its test rows (at --level video: a video id),
+    e.g. --dev names the --test file and it has no split column, the threshold has seen test
+    scores. The result is still computed, so a leak can be inspected, but that fold and the
+    whole result get threshold_source "dev shares test rows (oracle)" with a warning naming
+    the fold and a shared sample: never "dev", and never a number to report.
+
 Folds
     Dev and test rows are paired by their fold value (empty = one unnamed fold). With several
     folds, every fold gets its own dev threshold and its own metrics; the top-level rates are the
@@ -62,6 +69,7 @@ SCALARS = (
 )
 CI_METRICS = ("acer", "hter", "bpcer20")
 ORACLE = "test (oracle)"
+LEAKED = "dev shares test rows (oracle)"
 
 
 def _fold_name(fold: int) -> str:
@@ -131,6 +139,7 @@ def evaluate_scores(
         t = test.take(test.fold == fold)
         _check_classes(t, fold, "test")
         dev_args: dict = {}
+        shared: list[str] = []
         if dev is not None:
             d = dev.take(dev.fold == fold)
             if len(d) == 0:
@@ -140,14 +149,24 @@ def evaluate_scores(
                 )
             _check_classes(d, fold, "dev")
             dev_args = {"dev_scores": d.score, "dev_labels": d.label, "dev_types": d.attack_type}
+            shared = sorted(set(d.sample_id.tolist()) & set(t.sample_id.tolist()))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ScoreConventionWarning)
             m = compute_metrics(t.score, t.label, t.attack_type, criterion=crit, **dev_args)
+        if shared:
+            m["threshold_source"] = LEAKED
+            found.append(
+                f"fold {_fold_name(fold)}: {len(shared)} of the {len(t)} test rows are dev rows "
+                f"too (sample_id {shared[0]!r}{', ...' if len(shared) > 1 else ''}): the "
+                "threshold was chosen on scores that include test rows (oracle); "
+                "APCER/BPCER/ACER/HTER are optimistic and must not be reported as results"
+            )
         found += [f"fold {_fold_name(fold)}: {w}" for w in m.pop("warnings")]
         folds.append({"fold": fold if fold >= 0 else None, **m})
     for w in found:
         warnings.warn(w, ScoreConventionWarning, stacklevel=2)
-    source = folds[0]["threshold_source"]
+    sources = [f["threshold_source"] for f in folds]
+    source = LEAKED if LEAKED in sources else sources[0]
     if source == ORACLE:
         found.insert(
             0,

@@ -32,8 +32,11 @@ Threshold-free summaries of one score set
     APCER 0 (there, BPCER is 1).
 
 Thresholds chosen on development scores (``criterion``)
-    "eer": the operating point whose pooled APCER and BPCER are closest (|APCER - BPCER| smallest;
-        a tie goes to the lower threshold): one of the two points the EER interpolates between.
+    "eer": the operating point whose pooled APCER and BPCER are closest (|APCER - BPCER| smallest):
+        one of the two points the EER interpolates between (APCER - BPCER strictly grows with the
+        threshold). When both are equally close, the one with the lower (APCER + BPCER) / 2 (the
+        HTER) wins, then the lower threshold: labels [0, 1, 1] with scores [1, 0, 2] have (APCER,
+        BPCER) = (1/2, 1) at t = 1 and (1/2, 0) at t = 2, and the criterion picks t = 2.
     "apcer=0.05": the highest threshold with apcer_max <= 0.05, i.e. the lowest BPCER under that
         constraint. Aliases: "bpcer10", "bpcer20", "bpcer100" mean apcer=0.1 / 0.05 / 0.01.
     "bpcer=0.01": the lowest threshold with BPCER <= 0.01, i.e. the lowest apcer_max under it.
@@ -229,7 +232,9 @@ def _eer_index(c: _Curve) -> tuple[float, int]:
     a0, b0 = c.missed[k - 1] / c.n_attack, c.bpcer[k - 1]  # k >= 1: at t_0 APCER 0 < BPCER 1
     lam = (b0 - a0) / ((a1 - a0) - (b1 - b0))
     eer = a0 + lam * (a1 - a0)
-    closest = k - 1 if abs(diff[k - 1]) <= abs(diff[k]) else k
+    # |APCER - BPCER| first, then (APCER + BPCER) / 2, then the lower threshold; exact in counts
+    total = c.missed * c.n_bonafide + c.false_alarms * c.n_attack
+    closest = min((k - 1, k), key=lambda i: (abs(diff[i]), total[i], i))
     return float(eer), closest
 
 

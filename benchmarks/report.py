@@ -35,7 +35,7 @@ from benchmarks.columns import COMPARISON_COLUMNS, Column, pct, points, points_c
 from benchmarks.plots import AUDIT_FAMILY, ScoreSet
 from benchmarks.report_html import write_report_html
 from benchmarks.scores import ScoreTable
-from features.files import atomic_write
+from features.files import atomic_write, escape_undecodable
 
 SYNTHETIC_BANNER = "SYNTHETIC DEMO DATA — not a real result"
 MAX_SKIPPED_LISTED = 20
@@ -87,7 +87,10 @@ def _save_figure(fig: Figure, path: Path) -> Path:
 
 
 def _jsonable(value: Any) -> Any:
-    """Plain JSON types: paths/dates as strings, numpy as Python, NaN/inf as null."""
+    """Plain JSON types: paths/dates as strings, numpy as Python, NaN/inf as null.
+
+    Text from non-UTF-8 file names is spelt `\\xNN` (`escape_undecodable`) so it can be written.
+    """
     if is_dataclass(value) and not isinstance(value, type):
         return _jsonable(asdict(value))
     if isinstance(value, Mapping):
@@ -100,12 +103,14 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, os.PathLike):
-        return os.fspath(value)
+        return escape_undecodable(os.fspath(value))
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if value is None or isinstance(value, str | int | bool):
+    if isinstance(value, str):
+        return escape_undecodable(value)
+    if value is None or isinstance(value, int | bool):
         return value
-    return str(value)
+    return escape_undecodable(str(value))
 
 
 # ---------------------------------------------------------------- text pieces

@@ -12,19 +12,27 @@ error (it is most likely a typo).
 - (fold, split, sample_id) must be unique.
 
 Reading never guesses: a bad cell raises `ScoreFileError` naming the file and the 1-based data row
-(the header is not counted). Writes are atomic (a temp file in the same folder, then os.replace).
+(the header is not counted); so do a file that is not UTF-8 (naming the line), a header split by
+';', tab or '|' instead of ',', and a field longer than the csv module's limit (128 KB).
+Writes are atomic (a temp file in the same folder, then os.replace).
+
+Score files are UTF-8. A text cell taken from a file name that is not valid UTF-8 (Python holds
+it with lone surrogates) is written with those bytes spelt `\\xNN`
+(`features.files.escape_undecodable`): b"Live/\\xff.jpg" is stored as the text `Live/\\xff.jpg`.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 
-from features.files import atomic_open
+from features.files import atomic_open, escape_undecodable
 
 COLUMNS = (
     "sample_id",
@@ -139,16 +147,16 @@ def write_scores(path: str | Path, table: ScoreTable) -> Path:
             fold = int(table.fold[i])
             w.writerow(
                 [
-                    table.sample_id[i],
-                    table.path[i],
+                    escape_undecodable(table.sample_id[i]),
+                    escape_undecodable(table.path[i]),
                     int(table.label[i]),
-                    table.attack_type[i],
-                    table.subject[i],
-                    table.video[i],
+                    escape_undecodable(table.attack_type[i]),
+                    escape_undecodable(table.subject[i]),
+                    escape_undecodable(table.video[i]),
                     "" if fold < 0 else fold,
                     table.split[i],
                     repr(float(table.score[i])),
-                    table.group[i],
+                    escape_undecodable(table.group[i]),
                 ]
             )
     return path
@@ -182,40 +190,95 @@ def _parse_row(values: dict[str, str], where: str) -> dict[str, object]:
     }
 
 
+_DELIMITERS = (";", "\t", "|")
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    """The text of a score file, or ScoreFileError saying it is not UTF-8 (and where)."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw:
+        raise ScoreFileError(
+            f"{path}: not UTF-8 text (it holds NUL bytes or a UTF-16 byte-order mark, so it is "
+            "probably UTF-16); save the score file as UTF-8"
+        )
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ScoreFileError(
+            f"{path}, line {line}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset "
+            f"{e.start}; Latin-1 or another legacy encoding?); save the score file as UTF-8"
+        ) from None
+
+
+def _csv_rows(path: Path, text: str) -> Iterator[list[str]]:
+    """The rows of CSV text; a malformed row is a ScoreFileError naming its data row."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    n = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            where = "header" if n == 0 else f"data row {n}"
+            if "field larger than field limit" in str(e):
+                problem = (
+                    f"a field is longer than {csv.field_size_limit():,} characters "
+                    "(the CSV reader's limit); is it a score file?"
+                )
+            else:
+                problem = f"not readable as CSV ({e})"
+            raise ScoreFileError(f"{path}, {where}: {problem}") from None
+        n += 1
+        yield row
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    unknown = [h for h in header if h not in COLUMNS]
+    for d in _DELIMITERS:
+        if any(d in h for h in unknown):
+            raise ScoreFileError(
+                f"{path}: the delimiter may be wrong: the header holds {d!r} ({header}), but "
+                "score files are comma-separated (',')"
+            )
+    if unknown:
+        raise ScoreFileError(
+            f"{path}: unknown column(s) {unknown}; score file columns are {list(COLUMNS)}"
+        )
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise ScoreFileError(f"{path}: column(s) {dupes} appear more than once in the header")
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise ScoreFileError(f"{path}: missing required column(s) {missing}")
+
+
 def read_scores(path: str | Path) -> ScoreTable:
-    """Read and validate a score file (see the module docstring); errors name file and row."""
+    """Read and validate a score file (see the module docstring); errors name file and row.
+
+    Not UTF-8, another delimiter than ',' and CSV syntax errors are ScoreFileErrors too.
+    """
     path = Path(path)
     try:
-        f = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 - closed below
+        raw = path.read_bytes()
     except OSError as e:
         raise ScoreFileError(f"{path}: cannot open score file ({e.strerror})") from None
-    with f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None:
-            raise ScoreFileError(f"{path}: empty file (no header row)")
-        header = [h.strip() for h in header]
-        unknown = [h for h in header if h not in COLUMNS]
-        if unknown:
-            raise ScoreFileError(
-                f"{path}: unknown column(s) {unknown}; score file columns are {list(COLUMNS)}"
-            )
-        dupes = sorted({h for h in header if header.count(h) > 1})
-        if dupes:
-            raise ScoreFileError(f"{path}: column(s) {dupes} appear more than once in the header")
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            raise ScoreFileError(f"{path}: missing required column(s) {missing}")
-        cols: dict[str, list] = {c: [] for c in (*header, "row")}
-        for n, raw in enumerate(reader, start=1):
-            where = f"{path}, data row {n}"
-            if len(raw) != len(header):
-                raise ScoreFileError(f"{where}: {len(raw)} fields, the header has {len(header)}")
-            values = {h: v.strip() for h, v in zip(header, raw, strict=True)}
-            values.update(_parse_row(values, where))
-            for h in header:
-                cols[h].append(values[h])
-            cols["row"].append(n)
+    rows = _csv_rows(path, _decode(path, raw))
+    header = next(rows, None)
+    if header is None:
+        raise ScoreFileError(f"{path}: empty file (no header row)")
+    header = [h.strip() for h in header]
+    _check_header(path, header)
+    cols: dict[str, list] = {c: [] for c in (*header, "row")}
+    for n, raw_row in enumerate(rows, start=1):
+        where = f"{path}, data row {n}"
+        if len(raw_row) != len(header):
+            raise ScoreFileError(f"{where}: {len(raw_row)} fields, the header has {len(header)}")
+        values = {h: v.strip() for h, v in zip(header, raw_row, strict=True)}
+        values.update(_parse_row(values, where))
+        for h in header:
+            cols[h].append(values[h])
+        cols["row"].append(n)
     if not cols["row"]:
         raise ScoreFileError(f"{path}: no data rows")
     return ScoreTable.from_columns(source=str(path), **cols)

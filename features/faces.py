@@ -33,7 +33,7 @@ from features.files import atomic_open, cache_root
 from features.images import ImageError, read_frame, read_image
 from features.records import Dataset, Presentation, Skipped
 
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2  # 2: images turned upright by their EXIF orientation
 SOURCES = ("box", "detector", "centre", "whole")
 MODES = ("face", "whole")
 

@@ -50,6 +50,19 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
     return Path(path)
 
 
+def escape_undecodable(text: str) -> str:
+    r"""`text` with the bytes of a non-UTF-8 file name spelt `\xNN`, so it can be written as UTF-8.
+
+    Python decodes such names with lone surrogates (os.fsdecode), which a UTF-8 writer refuses.
+    Valid text comes back unchanged; b"\xff\xfe.jpg" becomes the 12 characters `\xff\xfe.jpg`.
+    """
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate no file name decodes to: spell it \udXXX
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def cache_root() -> Path:
     """Root of the toolkit's caches: $LIVENESS_CACHE_DIR, else ~/.cache/liveness-toolkit."""
     env = os.environ.get("LIVENESS_CACHE_DIR")

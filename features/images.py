@@ -1,7 +1,8 @@
 """Decode images and video frames into 8-bit RGB arrays, refusing bad input clearly.
 
 Pillow decodes still images because it reports truncated files (OpenCV silently returns
-a partial image); OpenCV reads video frames.
+a partial image); OpenCV reads video frames. Still images are turned upright by their EXIF
+Orientation tag, here and so everywhere pixels are read (crops, training, prediction).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_PIXELS = 64_000_000
 """Images with more pixels than this are refused (decompression-bomb guard)."""
@@ -90,14 +91,17 @@ def _to_rgb8(im: Image.Image) -> np.ndarray:
 def read_image(path: Path | str) -> np.ndarray:
     """Decode an image file to an (H, W, 3) uint8 RGB array.
 
-    Grayscale, 16-bit, palette and alpha images are converted (alpha composited on
-    white); zero-byte, non-image, truncated and over-large files raise ImageError.
+    An EXIF Orientation tag is applied (`ImageOps.exif_transpose`), so phone pictures stored
+    sideways come out upright, as viewers show them. Grayscale, 16-bit, palette and alpha
+    images are converted (alpha composited on white); zero-byte, non-image, truncated and
+    over-large files raise ImageError.
     """
     path = Path(path)
     im = _open(path)
     try:
         with im:
             im.load()
+            ImageOps.exif_transpose(im, in_place=True)
             rgb = _to_rgb8(im)
     except ImageError:
         raise

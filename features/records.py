@@ -80,10 +80,13 @@ class Dataset:
         return [r.label for r in self.records]
 
     def content_hash(self) -> str:
-        """A hash of all record ids, labels and content hashes: names the exact data used."""
+        """A hash of all record ids, labels and content hashes: names the exact data used.
+
+        Ids from file names that are not UTF-8 (lone surrogates) hash as their original bytes.
+        """
         h = hashlib.sha256()
         for r in sorted(self.records, key=lambda r: r.id):
-            h.update(f"{r.id}\t{r.label}\t{r.sha256}\n".encode())
+            h.update(f"{r.id}\t{r.label}\t{r.sha256}\n".encode("utf-8", "surrogateescape"))
         return h.hexdigest()
 
     def with_records(self, records: list[Presentation], skipped: list[Skipped] = ()) -> Dataset:

@@ -280,3 +280,78 @@ def test_help_explains_row_selection(capsys):
     out = capsys.readouterr().out
     assert info.value.code == 0
     assert "oracle" in out and "--fold" in out and "apcer=0.05" in out
+
+
+PLAIN = "sample_id,label,score\n" + "".join(
+    f"p{i},{i % 2},{s}\n" for i, s in enumerate([0.1, 0.9, 0.4, 0.35, 0.2, 0.8, 0.6, 0.7])
+)
+
+
+def test_dev_equal_to_test_is_labelled_oracle_never_dev(capsys, tmp_path):
+    # no split column: every row is a dev row and a test row
+    path = write(tmp_path / "plain.csv", PLAIN)
+    r = run_json(capsys, "--test", path, "--dev", path)
+    assert r["threshold_source"] == "dev shares test rows (oracle)"
+    assert "oracle" in r["warnings"][0] and "8 of the 8 test rows" in r["warnings"][0]
+    code, out, err = run_cli(capsys, "--test", path, "--dev", path, "--n-boot", "20")
+    assert code == 0 and "Threshold chosen on: dev shares test rows (oracle)" in out
+    assert "oracle" in err
+
+
+def test_a_sample_in_both_dev_and_test_of_a_fold_is_labelled_oracle(capsys, tmp_path):
+    # fold 0 is clean; fold 1 lists sample t1 as a dev and as a test row
+    header = "sample_id,label,fold,split,score\n"
+    rows = "".join(
+        f"{k}{i},{i % 2},{f},{k.replace('t', 'test').replace('d', 'dev')},{s}\n"
+        for f in (0, 1)
+        for k in ("t", "d")
+        for i, s in enumerate([0.1, 0.9, 0.4, 0.35, 0.2, 0.8])
+    )
+    rows += "t1,1,1,dev,0.9\n"
+    path = write(tmp_path / "leak.csv", header + rows)
+    r = run_json(capsys, "--test", path)
+    assert r["threshold_source"] == "dev shares test rows (oracle)"
+    assert [f["threshold_source"] for f in r["folds"]] == ["dev", "dev shares test rows (oracle)"]
+    assert "fold 1" in r["warnings"][0] and "'t1'" in r["warnings"][0]
+    clean = run_json(capsys, "--test", path, "--fold", "0")
+    assert clean["threshold_source"] == "dev" and clean["warnings"] == []
+
+
+BAD_CSV = [
+    pytest.param(
+        "sample_id,label,score\na,0,0.1\nb,1," + "9" * 200_000 + "\n",
+        r"big.csv, data row 2: a field is longer than",
+        id="field-over-128kB",
+    ),
+    pytest.param(
+        "sample_id;label;score\na;0;0.1\nb;1;0.9\n",
+        r"big.csv: .*delimiter.*';'",
+        id="semicolons",
+    ),
+    pytest.param(
+        "sample_id\tlabel\tscore\na\t0\t0.1\nb\t1\t0.9\n",
+        r"big.csv: .*delimiter.*'\\t'",
+        id="tabs",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "msg"), BAD_CSV)
+def test_malformed_csv_is_a_clear_error(capsys, tmp_path, text, msg):
+    write(tmp_path / "big.csv", text)
+    code, out, err = run_cli(capsys, "--test", str(tmp_path / "big.csv"))
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert re.search(msg, err), err
+
+
+@pytest.mark.parametrize(
+    ("encoding", "where"),
+    [("utf-16", ""), ("utf-16-le", ""), ("latin-1", ", line 3")],
+)
+def test_a_file_in_another_encoding_is_named_as_not_utf8(capsys, tmp_path, encoding, where):
+    path = tmp_path / "enc.csv"
+    path.write_bytes(PLAIN.replace("p1,", "pé1,").encode(encoding))
+    code, out, err = run_cli(capsys, "--test", str(path))
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert f"{path}{where}: not UTF-8 text" in err, err

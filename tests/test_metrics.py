@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import warnings
+from fractions import Fraction
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import roc_auc_score, roc_curve
 
 from benchmarks.metrics import (
     Criterion,
@@ -71,7 +72,7 @@ def test_rates_from_decisions_matches_error_rates():
     [
         # t=3: APCER 1/4 (attack 2) = BPCER 1/4 (bona 3): exact crossing
         ([0, 1, 2, 3], [2, 4, 5, 6], 0.25, 3.0),
-        # t=1: (A 0, B 1/2) -> t=2: (A 1/2, B 0); crossing halfway; tie in |A-B| -> lower t
+        # t=1: (A 0, B 1/2) -> t=2: (A 1/2, B 0); crossing halfway; |A-B| and mean tie -> lower t
         ([0, 1], [1, 2], 0.25, 1.0),
         # t=2.5: (0, 0.4) -> t=3: (0.5, 0.4); BPCER flat, so EER 0.4; t=3 is closer
         ([0, 1, 2, 3, 4], [2.5, 5], 0.4, 3.0),
@@ -263,3 +264,50 @@ def test_chance_level_scores_are_not_flagged():
     m = compute_metrics([1, 3, 0, 2], [0, 0, 1, 1])
     assert m["auc"] == 0.25
     assert m["warnings"] == []
+
+
+def _brute_force_eer(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """(EER, threshold) from sklearn's ROC points, independently of benchmarks.metrics.
+
+    Threshold: the operating point with the smallest |APCER - BPCER|, then the smallest
+    (APCER + BPCER) / 2, then the lowest threshold. EER: where the straight line between the
+    last point with APCER < BPCER and the next one crosses APCER = BPCER.
+    """
+    fpr, tpr, thr = roc_curve(labels, scores, drop_intermediate=False)
+    n_a, n_b = int(labels.sum()), int((labels == 0).sum())
+    # exact rates (from the counts) so that ties are ties; sklearn lists thresholds from high
+    # to low, starting above the top score (nothing is an attack)
+    apcer = [Fraction(round((1 - x) * n_a), n_a) for x in tpr]
+    bpcer = [Fraction(round(x * n_b), n_b) for x in fpr]
+    points = sorted(zip(thr, apcer, bpcer, strict=True))  # t increasing
+    t = [p[0] for p in points]
+    a, b = [p[1] for p in points], [p[2] for p in points]
+    best = min(range(len(t)), key=lambda i: (abs(a[i] - b[i]), a[i] + b[i], t[i]))
+    k = next(i for i in range(len(t)) if a[i] >= b[i])
+    if a[k] == b[k]:
+        value = a[k]
+    else:
+        lam = (b[k - 1] - a[k - 1]) / ((a[k] - a[k - 1]) - (b[k] - b[k - 1]))
+        value = a[k - 1] + lam * (a[k] - a[k - 1])
+    return float(value), float(t[best])
+
+
+def test_eer_threshold_tie_goes_to_the_lower_mean_error():
+    # t=1: APCER 1/2, BPCER 1 (mean 3/4); t=2: APCER 1/2, BPCER 0 (mean 1/4): equally far from
+    # APCER = BPCER, but t=2 is strictly better
+    scores, labels = [1, 0, 2], [0, 1, 1]
+    assert choose_threshold(scores, labels, None, "eer") == 2.0
+    assert eer(scores, labels) == (pytest.approx(0.5), 2.0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(score_sets)
+def test_eer_and_its_threshold_match_a_brute_force_search(data):
+    scores, labels = np.asarray(data[0], dtype=float), np.asarray(data[1])
+    value, threshold = _brute_force_eer(scores, labels)
+    got_value, got_threshold = eer(scores, labels)
+    assert got_value == pytest.approx(value, abs=1e-12)
+    if threshold <= scores.max():  # sklearn's "nothing is an attack" point is +inf
+        assert got_threshold == threshold
+    else:
+        assert got_threshold > scores.max()
