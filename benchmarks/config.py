@@ -16,6 +16,7 @@ own ``[params]``. TOML arrays become tuples.
 from __future__ import annotations
 
 import copy
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -203,8 +204,8 @@ def _check_file(raw: Mapping[str, Any], where: str) -> None:
 
 def _number(value: Any, kind: type, where: str, low: float, high: float) -> Any:
     """`value` as `kind` (int or float) within [low, high], or a ConfigError naming `where`."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{where} must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{where} must be a finite number, got {value!r}")
     if kind is int and value != int(value):
         raise ConfigError(f"{where} must be a whole number, got {value!r}")
     if not low <= value <= high:
