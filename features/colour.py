@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from features.base import FeatureExtractor
-from features.lbp import check_lbp_params, lbp_histogram
+from features.lbp_codes import check_lbp_params, lbp_histograms
 
 COLOUR_SPACES = ("HSV", "YCbCr", "RGB", "Lab", "grey")
 
@@ -66,11 +66,6 @@ class ColourLBP(FeatureExtractor):
         check_lbp_params(self.P, self.R, self.method, tuple(self.grid))
 
     def _extract(self, crop: np.ndarray) -> np.ndarray:
-        grid = tuple(self.grid)
-        hists = []
-        for space in self.colour_spaces:
-            channels = convert(crop, space)
-            for c in range(channels.shape[2]):
-                channel = np.ascontiguousarray(channels[..., c])
-                hists.append(lbp_histogram(channel, self.P, self.R, self.method, grid))
-        return np.concatenate(hists)
+        spaces = np.concatenate([convert(crop, space) for space in self.colour_spaces], axis=2)
+        channels = np.ascontiguousarray(spaces.transpose(2, 0, 1))  # all channels at once
+        return lbp_histograms(channels, self.P, self.R, self.method, tuple(self.grid))

@@ -22,9 +22,10 @@ here in their order (121 values with the defaults):
 
 from __future__ import annotations
 
+from functools import cache
+
 import cv2
 import numpy as np
-from scipy.stats import skew
 from skimage.measure import blur_effect
 
 from features.base import FeatureExtractor
@@ -33,7 +34,8 @@ from features.lbp import to_grey
 
 def specular_component(crop: np.ndarray) -> np.ndarray:
     """Specular intensity per pixel (0..1) from the modified specular-free image."""
-    lowest = crop.min(axis=2).astype(np.float64) / 255.0
+    lowest = np.minimum(np.minimum(crop[..., 0], crop[..., 1]), crop[..., 2])
+    lowest = lowest.astype(np.float64) / 255.0
     return np.maximum(lowest - lowest.mean(), 0.0)
 
 
@@ -49,7 +51,10 @@ def specular_mask(crop: np.ndarray, specular_range: tuple[float, float] = (1.5, 
 def specular_features(crop: np.ndarray, specular_range: tuple[float, float]) -> np.ndarray:
     """(share of specular pixels, mean and variance of their specular intensity)."""
     s = specular_component(crop)
-    mask = specular_mask(crop, specular_range)
+    mu = s.mean()
+    if mu <= 0:
+        return np.zeros(3)
+    mask = (s > specular_range[0] * mu) & (s <= specular_range[1] * mu)  # as specular_mask
     if not mask.any():
         return np.zeros(3)
     return np.array([mask.mean(), s[mask].mean(), s[mask].var()])
@@ -63,6 +68,24 @@ def blur_features(crop: np.ndarray) -> np.ndarray:
     return np.array([crete, -np.log10(lap_var + 1e-6)])
 
 
+def skewness(v: np.ndarray) -> float:
+    """Biased sample skewness of a 1-D array of non-constant values: `scipy.stats.skew(v)`
+    with the same operations (scipy's input checks cost more than the arithmetic here)."""
+    d = v - np.mean(v, axis=0, keepdims=True)
+    m2 = np.mean(d**2, axis=0)
+    m3 = np.mean(d**2 * d, axis=0)
+    return m3 / m2**1.5
+
+
+def edge_bin_shares(v: np.ndarray, hist_bins: int) -> tuple[float, float]:
+    """Shares of values in the first and last of `hist_bins` equal bins over [0, 1], counted
+    as `np.histogram(v, hist_bins, (0, 1))` counts them (the last bin includes 1)."""
+    edges = np.linspace(0.0, 1.0, hist_bins + 1)
+    first = np.count_nonzero((v >= 0.0) & (v < edges[1]))
+    last = np.count_nonzero((v >= edges[-2]) & (v <= 1.0))
+    return first / v.size, last / v.size
+
+
 def chromatic_moments(crop: np.ndarray, hist_bins: int) -> np.ndarray:
     """Per HSV channel: mean, std, skewness, share in lowest and highest value bins."""
     hsv = cv2.cvtColor(crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2HSV).astype(np.float64)
@@ -71,20 +94,30 @@ def chromatic_moments(crop: np.ndarray, hist_bins: int) -> np.ndarray:
     for c in range(3):
         v = hsv[..., c].ravel()
         std = v.std()
-        hist, _ = np.histogram(v, bins=hist_bins, range=(0.0, 1.0))
-        share = hist / v.size
-        feats += [v.mean(), std, skew(v) if std > 1e-12 else 0.0, share[0], share[-1]]
+        feats += [v.mean(), std, skewness(v) if std > 1e-12 else 0.0]
+        feats += edge_bin_shares(v, hist_bins)
     return np.asarray(feats)
 
 
 def colour_diversity(crop: np.ndarray, colour_levels: int, n_top_colours: int) -> np.ndarray:
     """Shares of the most frequent quantised colours, then distinct colours per pixel."""
-    q = (crop.astype(np.int64) * colour_levels) // 256
+    q = _quantiser(colour_levels)[crop]
     codes = (q[..., 0] * colour_levels + q[..., 1]) * colour_levels + q[..., 2]
     counts = np.bincount(codes.ravel(), minlength=colour_levels**3)
+    seen = counts[counts > 0]  # the top colours, zero-padded, as the top of all counts
     n = codes.size
-    top = np.sort(counts)[::-1][:n_top_colours] / n
-    return np.concatenate([top, [np.count_nonzero(counts) / n]])
+    top = np.zeros(min(n_top_colours, counts.size))
+    ranked = np.sort(seen)[::-1][:n_top_colours]
+    top[: ranked.size] = ranked / n
+    return np.concatenate([top, [seen.size / n]])
+
+
+@cache
+def _quantiser(colour_levels: int) -> np.ndarray:
+    """uint8 value -> its level of `colour_levels` (value * levels // 256)."""
+    table = (np.arange(256) * colour_levels // 256).astype(np.intp)
+    table.flags.writeable = False
+    return table
 
 
 class DistortionFeatures(FeatureExtractor):

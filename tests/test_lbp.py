@@ -8,7 +8,8 @@ from skimage.feature import local_binary_pattern
 
 from benchmarks.datasets import load_dataset
 from features.faces import FaceCropper
-from features.lbp import LBPHistogram, MultiScaleLBP, lbp_histogram, n_bins
+from features.lbp import LBPHistogram, MultiScaleLBP
+from features.lbp_codes import lbp_histogram, n_bins
 
 
 def rgb(grey: np.ndarray) -> np.ndarray:
