@@ -33,6 +33,14 @@ def convert(crop: np.ndarray, space: str) -> np.ndarray:
     raise ValueError(f"colour space must be one of {COLOUR_SPACES}, got {space!r}")
 
 
+def split(crop: np.ndarray, space: str) -> tuple[np.ndarray, ...]:
+    """The (H, W) uint8 channels of `space`, in `convert`'s order."""
+    if space == "YCbCr":  # split OpenCV's Y, Cr, Cb rather than copying a reordered array
+        y, cr, cb = cv2.split(cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2YCrCb))
+        return y, cb, cr
+    return tuple(cv2.split(convert(crop, space)))
+
+
 class ColourLBP(FeatureExtractor):
     """LBP_{P,R} histograms of every channel of every space in `colour_spaces`, concatenated."""
 
@@ -66,6 +74,5 @@ class ColourLBP(FeatureExtractor):
         check_lbp_params(self.P, self.R, self.method, tuple(self.grid))
 
     def _extract(self, crop: np.ndarray) -> np.ndarray:
-        spaces = np.concatenate([convert(crop, space) for space in self.colour_spaces], axis=2)
-        channels = np.ascontiguousarray(spaces.transpose(2, 0, 1))  # all channels at once
+        channels = np.stack([ch for space in self.colour_spaces for ch in split(crop, space)])
         return lbp_histograms(channels, self.P, self.R, self.method, tuple(self.grid))

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from features.base import FeatureExtractor
-from features.lbp_codes import check_lbp_params, lbp_histogram, lbp_histograms
+from features.lbp_codes import check_lbp_params, lbp_histogram, lbp_multiscale_histograms
 
 
 def to_grey(crop: np.ndarray) -> np.ndarray:
@@ -74,8 +74,5 @@ class MultiScaleLBP(FeatureExtractor):
             check_lbp_params(scale[0], scale[1], self.method, tuple(self.grid))
 
     def _extract(self, crop: np.ndarray) -> np.ndarray:
-        grey = to_grey(crop)[None]
-        grid = tuple(self.grid)
-        return np.concatenate(
-            [lbp_histograms(grey, P, R, self.method, grid) for P, R in self.scales]
-        )
+        scales = tuple(tuple(scale) for scale in self.scales)
+        return lbp_multiscale_histograms(to_grey(crop)[None], scales, self.method, tuple(self.grid))

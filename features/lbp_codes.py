@@ -124,55 +124,78 @@ def _offsets(P: int, R: float) -> tuple[tuple[float, float], ...]:
     return tuple(zip(rp.tolist(), cp.tolist(), strict=True))
 
 
-def _weights(start: int, n: int, offset: float) -> tuple[int, int, np.ndarray | None]:
-    """First lower and upper sample index of `n` positions from `start`, and the weights
-    pos - floor(pos) of the upper one (None when the offset is whole)."""
+@cache
+def _weights(
+    shape: tuple[int, int], pad: int, offset: float, axis: int
+) -> tuple[int, int, tuple[np.ndarray, np.ndarray] | None]:
+    """Lower and upper sample offsets along `axis` for a neighbour `offset` away, and per
+    pixel of a `shape` image padded by `pad`, flattened, the weights (1 - d, d) of the two
+    samples, d = pos - floor(pos) at the unpadded position (None when `offset` is whole)."""
     lo, hi = math.floor(offset), math.ceil(offset)
     if lo == hi:
         return lo, hi, None
-    pos = np.arange(start, start + n, dtype=np.float64) + offset
-    return lo, hi, pos - np.floor(pos)
+    pos = np.arange(shape[axis], dtype=np.float64) - pad + offset
+    d = pos - np.floor(pos)
+    d = np.broadcast_to(d[:, None] if axis == 0 else d[None, :], shape).ravel()
+    return lo, hi, (_frozen(1 - d), _frozen(d))
 
 
 def _raw_codes(
     padded: np.ndarray, P: int, R: float, pad: int, start: int, shape: tuple[int, int]
 ) -> np.ndarray:
     """Raw P-bit codes of a (C, H, W) uint8 stack zero-padded by `pad`, for the `shape`
-    region whose top-left pixel is (start, start) in unpadded coordinates."""
+    region whose top-left pixel is (start, start) in unpadded coordinates.
+
+    Every image is handled as one flat run of pixels from the region's first pixel to its
+    last (the border columns in between are computed and dropped), so each NumPy operation
+    is one contiguous loop per channel; a shift by (dr, dc) is a shift by dr * W + dc."""
+    n_channels, H, W = padded.shape
     h, w = shape
+    m = math.ceil(R)
     r0 = c0 = start + pad  # the region's first row and column in `padded`
-    grey = padded.astype(np.float64)
-    centre = grey[:, r0 : r0 + h, c0 : c0 + w]
-    out_shape = (padded.shape[0], h, w)
-    codes = np.zeros(out_shape, dtype=np.uint16 if P > 8 else np.uint8)
-    bit = np.empty(out_shape, dtype=bool)
-    shifted = np.empty_like(codes)
-    value = np.empty(out_shape)
-    lower = np.empty(out_shape)
-    across: dict[float, np.ndarray] = {}  # rows interpolated along columns, per column offset
+    a = r0 * W + c0
+    n = (h - 1) * W + w  # flat run of the region
+    flat8 = padded.reshape(n_channels, H * W)
+    flat = flat8.astype(np.float64)
+    centre = flat[:, a : a + n]
+    dtype = np.uint16 if P > 8 else np.uint8
+    codes = np.zeros((n_channels, n), dtype=dtype)
+    bit = np.empty((n_channels, n), dtype=bool)
+    weighted = np.empty_like(codes)
+    value = np.empty((n_channels, n))
+    lower = np.empty((n_channels, n))
+    across: dict[float, np.ndarray] = {}  # rows r0-m.. interpolated along columns, per offset
+    b = a - m * W  # first pixel of `across`
+    n_across = n + 2 * m * W
     for k, (rp, cp) in enumerate(_offsets(P, R)):
-        clo, chi, dc = _weights(start, w, cp)
-        rlo, rhi, dr = _weights(start, h, rp)
-        if dc is None and dr is None:  # on the grid: compare the pixels themselves
-            side = padded[:, r0 + rlo : r0 + rlo + h, c0 + clo : c0 + clo + w]
-            np.greater_equal(side, padded[:, r0 : r0 + h, c0 : c0 + w], out=bit)
+        clo, chi, wc = _weights((H, W), pad, cp, 1)
+        rlo, rhi, wr = _weights((H, W), pad, rp, 0)
+        if wc is None and wr is None:  # on the grid: compare the pixels themselves
+            side = flat8[:, a + rlo * W + clo : a + rlo * W + clo + n]
+            np.greater_equal(side, flat8[:, a : a + n], out=bit)
         else:
             if cp not in across:
-                left = grey[:, :, c0 + clo : c0 + clo + w]
-                right = grey[:, :, c0 + chi : c0 + chi + w]
-                across[cp] = left if dc is None else (1 - dc) * left + dc * right
-            top = across[cp][:, r0 + rlo : r0 + rlo + h]
-            if dr is None:
+                left = flat[:, b + clo : b + clo + n_across]
+                if wc is None:
+                    across[cp] = left
+                else:
+                    right = flat[:, b + chi : b + chi + n_across]
+                    ws = slice(b, b + n_across)
+                    across[cp] = wc[0][ws] * left + wc[1][ws] * right
+            top = across[cp][:, (rlo + m) * W : (rlo + m) * W + n]
+            if wr is None:
                 np.greater_equal(top, centre, out=bit)
             else:  # (1 - dr) * top + dr * bottom, as skimage
-                bottom = across[cp][:, r0 + rhi : r0 + rhi + h]
-                np.multiply(top, (1 - dr)[:, None], out=value)
-                np.multiply(bottom, dr[:, None], out=lower)
+                bottom = across[cp][:, (rhi + m) * W : (rhi + m) * W + n]
+                np.multiply(top, wr[0][a : a + n], out=value)
+                np.multiply(bottom, wr[1][a : a + n], out=lower)
                 np.add(value, lower, out=value)
                 np.greater_equal(value, centre, out=bit)
-        np.left_shift(bit.view(np.uint8), k, out=shifted, dtype=codes.dtype)
-        np.bitwise_or(codes, shifted, out=codes)
-    return codes
+        np.multiply(bit, dtype(1 << k), out=weighted)
+        np.bitwise_or(codes, weighted, out=codes)
+    out = np.zeros((n_channels, h * W), dtype=dtype)
+    out[:, :n] = codes
+    return out.reshape(n_channels, h, W)[:, :, :w]
 
 
 def _check_channels(channels: np.ndarray) -> None:
@@ -197,17 +220,39 @@ def lbp_codes(channel: np.ndarray, P: int, R: float, method: str) -> np.ndarray:
     return _code_table(P, method)[_raw_codes(padded, P, R, m, 0, channel.shape)[0]]
 
 
-def _interior_bins(channels: np.ndarray, P: int, R: float, method: str) -> np.ndarray:
-    """(C, H-2m, W-2m) histogram bins of the pixels whose circle lies inside, m = ceil(R)."""
-    m = math.ceil(R)
-    c, h, w = channels.shape
-    if h <= 2 * m or w <= 2 * m:
-        raise ValueError(f"LBP radius {R} is too large for a {h}x{w} channel")
-    shape = (h - 2 * m, w - 2 * m)
-    if P <= _MAX_P_TABLE:
-        return _bin_table(P, method)[_raw_codes(channels, P, R, 0, m, shape)]
-    codes = [local_binary_pattern(ch, P, R, method)[m:-m, m:-m] for ch in channels]
-    return np.stack(codes).astype(np.int64)  # uniform / nri_uniform: codes are the bins
+@cache
+def _subset_bin_table(P_all: int, P: int, method: str) -> np.ndarray:
+    """Bin of LBP_{P,R} for each raw LBP_{P_all,R} code: neighbour k of P is neighbour
+    k * P_all / P of P_all (same angle, bitwise, so the same bit)."""
+    step = P_all // P
+    raw = np.arange(2**P_all, dtype=np.int64)
+    sub = np.zeros_like(raw)
+    for k in range(P):
+        sub |= ((raw >> (k * step)) & 1) << k
+    return _frozen(_bin_table(P, method)[sub])
+
+
+def _interior_bins(
+    channels: np.ndarray, scales: tuple[tuple[int, float], ...], method: str
+) -> list[np.ndarray]:
+    """Per scale, (C, H-2m, W-2m) histogram bins of the pixels whose circle lies inside
+    (m = ceil(R)). A scale whose P divides another's of the same R reuses its codes."""
+    raw: dict[tuple[int, float], np.ndarray] = {}
+    bins = []
+    for P, R in scales:
+        m = math.ceil(R)
+        c, h, w = channels.shape
+        if h <= 2 * m or w <= 2 * m:
+            raise ValueError(f"LBP radius {R} is too large for a {h}x{w} channel")
+        if P > _MAX_P_TABLE:  # uniform / nri_uniform: skimage's codes are the bins
+            codes = [local_binary_pattern(ch, P, R, method)[m:-m, m:-m] for ch in channels]
+            bins.append(np.stack(codes).astype(np.int64))
+            continue
+        P_all = max(p for p, r in scales if r == R and p % P == 0 and p <= _MAX_P_TABLE)
+        if (P_all, R) not in raw:
+            raw[P_all, R] = _raw_codes(channels, P_all, R, 0, m, (h - 2 * m, w - 2 * m))
+        bins.append(_subset_bin_table(P_all, P, method)[raw[P_all, R]])
+    return bins
 
 
 @cache
@@ -225,20 +270,42 @@ def _block_offsets(n_channels: int, h: int, w: int, grid: tuple[int, int], bins:
     return _frozen(((per_channel + block) * bins).astype(np.intp))
 
 
+def _block_histograms(codes: np.ndarray, bins: int, grid: tuple[int, int]) -> np.ndarray:
+    """Per-block L1-normalised histograms of (C, h, w) bin indices, channel by channel."""
+    offsets = _block_offsets(*codes.shape, grid, bins)
+    n_hists = codes.shape[0] * grid[0] * grid[1]
+    counts = np.bincount((offsets + codes).ravel(), minlength=n_hists * bins)
+    hists = counts.reshape(-1, bins).astype(np.float64)
+    return (hists / hists.sum(axis=1, keepdims=True)).ravel()
+
+
+def lbp_multiscale_histograms(
+    channels: np.ndarray,
+    scales: tuple[tuple[int, float], ...],
+    method: str,
+    grid: tuple[int, int] = (1, 1),
+) -> np.ndarray:
+    """Per-block L1-normalised LBP_{P,R} histograms of each channel of a (C, H, W) uint8
+    stack for each (P, R) of `scales`, concatenated scale by scale, channel by channel,
+    block by block (row-major)."""
+    _check_channels(channels)
+    grid = (int(grid[0]), int(grid[1]))
+    scales = tuple((int(P), R) for P, R in scales)
+    bins = _interior_bins(channels, scales, method)
+    return np.concatenate(
+        [
+            _block_histograms(codes, n_bins(P, method), grid)
+            for codes, (P, _) in zip(bins, scales, strict=True)
+        ]
+    )
+
+
 def lbp_histograms(
     channels: np.ndarray, P: int, R: float, method: str, grid: tuple[int, int] = (1, 1)
 ) -> np.ndarray:
     """Per-block L1-normalised LBP_{P,R} histograms of each channel of a (C, H, W) uint8
     stack, concatenated channel by channel, block by block (row-major)."""
-    _check_channels(channels)
-    grid = (int(grid[0]), int(grid[1]))
-    codes = _interior_bins(channels, P, R, method)
-    bins = n_bins(P, method)
-    offsets = _block_offsets(*codes.shape, grid, bins)
-    n_hists = channels.shape[0] * grid[0] * grid[1]
-    counts = np.bincount((offsets + codes).ravel(), minlength=n_hists * bins)
-    hists = counts.reshape(-1, bins).astype(np.float64)
-    return (hists / hists.sum(axis=1, keepdims=True)).ravel()
+    return lbp_multiscale_histograms(channels, ((P, R),), method, grid)
 
 
 def lbp_histogram(
