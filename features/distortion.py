@@ -40,22 +40,22 @@ def specular_component(crop: np.ndarray) -> np.ndarray:
     return np.maximum(lowest - lowest.mean(), 0.0)
 
 
-def specular_mask(crop: np.ndarray, specular_range: tuple[float, float] = (1.5, 4.0)) -> np.ndarray:
-    """Boolean mask of specular pixels: S in (lo * mean(S), hi * mean(S)]."""
-    s = specular_component(crop)
+def _specular_mask(s: np.ndarray, specular_range: tuple[float, float]) -> np.ndarray:
     mu = s.mean()
     if mu <= 0:
         return np.zeros(s.shape, dtype=bool)
     return (s > specular_range[0] * mu) & (s <= specular_range[1] * mu)
 
 
+def specular_mask(crop: np.ndarray, specular_range: tuple[float, float] = (1.5, 4.0)) -> np.ndarray:
+    """Boolean mask of specular pixels: S in (lo * mean(S), hi * mean(S)]."""
+    return _specular_mask(specular_component(crop), specular_range)
+
+
 def specular_features(crop: np.ndarray, specular_range: tuple[float, float]) -> np.ndarray:
     """(share of specular pixels, mean and variance of their specular intensity)."""
     s = specular_component(crop)
-    mu = s.mean()
-    if mu <= 0:
-        return np.zeros(3)
-    mask = (s > specular_range[0] * mu) & (s <= specular_range[1] * mu)  # as specular_mask
+    mask = _specular_mask(s, specular_range)
     if not mask.any():
         return np.zeros(3)
     return np.array([mask.mean(), s[mask].mean(), s[mask].var()])

@@ -1,8 +1,8 @@
 """LBP codes and histograms as pure NumPy functions, equal to scikit-image's.
 
-`lbp_codes` reproduces `skimage.feature.local_binary_pattern` exactly, but over whole arrays
-instead of a per-pixel loop, and for a stack of channels at once (a colour crop's six
-channels cost about what one does). Neighbour k sits at angle 2*pi*k/P, its (row, col)
+`lbp_codes` reproduces `skimage.feature.local_binary_pattern` exactly, but with NumPy
+operations over whole arrays (all channels of a crop at once) instead of a per-pixel loop.
+Neighbour k sits at angle 2*pi*k/P, its (row, col)
 offset (-R sin, R cos) rounded to 5 decimals; off-grid neighbours are interpolated
 bilinearly with skimage's weights and operation order, whose rounding depends on the
 pixel's row and column, so comparisons with the centre (`neighbour >= centre`) tie-break
@@ -158,10 +158,7 @@ def _raw_codes(
     flat8 = padded.reshape(n_channels, H * W)
     flat = flat8.astype(np.float64)
     centre = flat[:, a : a + n]
-    dtype = np.uint16 if P > 8 else np.uint8
-    codes = np.zeros((n_channels, n), dtype=dtype)
-    bit = np.empty((n_channels, n), dtype=bool)
-    weighted = np.empty_like(codes)
+    bits = np.empty((P, n_channels, n), dtype=bool)
     value = np.empty((n_channels, n))
     lower = np.empty((n_channels, n))
     across: dict[float, np.ndarray] = {}  # rows r0-m.. interpolated along columns, per offset
@@ -172,7 +169,7 @@ def _raw_codes(
         rlo, rhi, wr = _weights((H, W), pad, rp, 0)
         if wc is None and wr is None:  # on the grid: compare the pixels themselves
             side = flat8[:, a + rlo * W + clo : a + rlo * W + clo + n]
-            np.greater_equal(side, flat8[:, a : a + n], out=bit)
+            np.greater_equal(side, flat8[:, a : a + n], out=bits[k])
         else:
             if cp not in across:
                 left = flat[:, b + clo : b + clo + n_across]
@@ -184,15 +181,16 @@ def _raw_codes(
                     across[cp] = wc[0][ws] * left + wc[1][ws] * right
             top = across[cp][:, (rlo + m) * W : (rlo + m) * W + n]
             if wr is None:
-                np.greater_equal(top, centre, out=bit)
+                np.greater_equal(top, centre, out=bits[k])
             else:  # (1 - dr) * top + dr * bottom, as skimage
                 bottom = across[cp][:, (rhi + m) * W : (rhi + m) * W + n]
                 np.multiply(top, wr[0][a : a + n], out=value)
                 np.multiply(bottom, wr[1][a : a + n], out=lower)
                 np.add(value, lower, out=value)
-                np.greater_equal(value, centre, out=bit)
-        np.multiply(bit, dtype(1 << k), out=weighted)
-        np.bitwise_or(codes, weighted, out=codes)
+                np.greater_equal(value, centre, out=bits[k])
+    dtype = np.uint16 if P > 8 else np.uint8
+    weights = (1 << np.arange(P)).astype(dtype)
+    codes = np.einsum("k,kcn->cn", weights, bits.view(np.uint8).astype(dtype, copy=False))
     out = np.zeros((n_channels, h * W), dtype=dtype)
     out[:, :n] = codes
     return out.reshape(n_channels, h, W)[:, :, :w]
