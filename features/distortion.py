@@ -66,12 +66,14 @@ _EPSILON = np.spacing(np.float64(1))  # skimage's floor on gradient magnitudes
 
 def _sobel4(images: np.ndarray, axis: int) -> np.ndarray:
     """4 x `skimage.filters.sobel(image, axis=axis)` of each image of an (N, H, W) float64
-    stack, up to the sign of zeros.
+    stack, up to the sign of zeros, as an (N, H, W + 2) array whose last two columns are
+    scratch.
 
     skimage convolves with `scipy.ndimage.convolve`, which adds the kernel's taps one after
     the other in C order of the flipped kernel; its weights are +-1/4 and +-1/2, so
     multiplying every tap by 4 keeps each rounding, only scaled. Borders repeat the edge
-    pixel (ndimage's "reflect" with a one-pixel reach).
+    pixel (ndimage's "reflect" with a one-pixel reach). Each padded image is handled as one
+    flat run of pixels, so a tap is a flat shift and every operation one contiguous loop.
     """
     n, h, w = images.shape
     x = np.empty((n, h + 2, w + 2))
@@ -80,24 +82,31 @@ def _sobel4(images: np.ndarray, axis: int) -> np.ndarray:
     x[:, -1, 1:-1] = images[:, -1]
     x[:, :, 0] = x[:, :, 1]
     x[:, :, -1] = x[:, :, -2]
+    flat = x.reshape(n, -1)
+    row = w + 2
+    run = (h - 1) * row + w  # from the first output pixel to the last
 
     def tap(a: int, b: int) -> np.ndarray:
-        return x[:, a : a + h, b : b + w]
+        start = a * row + b
+        return flat[:, start : start + run]
 
+    out = np.empty((n, h * row))
+    s = out[:, :run]
     if axis == 0:  # taps -1 -2 -1 / 0 0 0 / 1 2 1
-        s = np.multiply(tap(0, 1), 2.0)
+        np.multiply(tap(0, 1), 2.0, out=s)
         s += tap(0, 0)
         s += tap(0, 2)
         np.subtract(tap(2, 0), s, out=s)
         s += 2.0 * tap(2, 1)
         s += tap(2, 2)
     else:  # taps -1 0 1 / -2 0 2 / -1 0 1
-        s = np.subtract(tap(0, 2), tap(0, 0))
+        np.subtract(tap(0, 2), tap(0, 0), out=s)
         s -= 2.0 * tap(1, 0)
         s += 2.0 * tap(1, 2)
         s -= tap(2, 0)
         s += tap(2, 2)
-    return s
+    out[:, run:] = 0.0
+    return out.reshape(n, h, row)
 
 
 def crete_blur(grey: np.ndarray, h_size: int = 11) -> float:
