@@ -205,7 +205,7 @@ def _check_channels(channels: np.ndarray) -> None:
 
 def lbp_codes(channel: np.ndarray, P: int, R: float, method: str) -> np.ndarray:
     """LBP_{P,R} code of every pixel of a 2-D uint8 channel, equal to skimage's
-    `local_binary_pattern(channel, P, R, method)` (as int64)."""
+    `local_binary_pattern(channel, P, R, method)` (as int64; skimage's own for P > 16)."""
     if channel.ndim != 2:
         raise ValueError(f"LBP needs a 2-D channel, got shape {channel.shape}")
     if method not in METHODS:
@@ -218,10 +218,17 @@ def lbp_codes(channel: np.ndarray, P: int, R: float, method: str) -> np.ndarray:
     return _code_table(P, method)[_raw_codes(padded, P, R, m, 0, channel.shape)[0]]
 
 
+def _is_subset(P: int, P_all: int, R: float) -> bool:
+    """Whether LBP_{P,R}'s neighbours are every (P_all / P)-th of LBP_{P_all,R}'s."""
+    if P_all % P or P_all > _MAX_P_TABLE:
+        return False
+    return _offsets(P_all, R)[:: P_all // P] == _offsets(P, R)
+
+
 @cache
 def _subset_bin_table(P_all: int, P: int, method: str) -> np.ndarray:
-    """Bin of LBP_{P,R} for each raw LBP_{P_all,R} code: neighbour k of P is neighbour
-    k * P_all / P of P_all (same angle, bitwise, so the same bit)."""
+    """Bin of LBP_{P,R} for each raw LBP_{P_all,R} code, when neighbour k of P is neighbour
+    k * P_all / P of P_all (`_is_subset`)."""
     step = P_all // P
     raw = np.arange(2**P_all, dtype=np.int64)
     sub = np.zeros_like(raw)
@@ -234,7 +241,8 @@ def _interior_bins(
     channels: np.ndarray, scales: tuple[tuple[int, float], ...], method: str
 ) -> list[np.ndarray]:
     """Per scale, (C, H-2m, W-2m) histogram bins of the pixels whose circle lies inside
-    (m = ceil(R)). A scale whose P divides another's of the same R reuses its codes."""
+    (m = ceil(R)). A scale whose neighbours are a subset of another's (P = 8 of P = 16 at
+    the same R) takes its bits from that scale's codes."""
     raw: dict[tuple[int, float], np.ndarray] = {}
     bins = []
     for P, R in scales:
@@ -246,7 +254,7 @@ def _interior_bins(
             codes = [local_binary_pattern(ch, P, R, method)[m:-m, m:-m] for ch in channels]
             bins.append(np.stack(codes).astype(np.int64))
             continue
-        P_all = max(p for p, r in scales if r == R and p % P == 0 and p <= _MAX_P_TABLE)
+        P_all = max(p for p, r in scales if r == R and _is_subset(P, p, R))
         if (P_all, R) not in raw:
             raw[P_all, R] = _raw_codes(channels, P_all, R, 0, m, (h - 2 * m, w - 2 * m))
         bins.append(_subset_bin_table(P_all, P, method)[raw[P_all, R]])
