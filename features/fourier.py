@@ -17,7 +17,7 @@ low-pass the face) and may carry moiré or halftone peaks. From the 2-D power sp
 
 from __future__ import annotations
 
-from functools import cache
+from functools import lru_cache
 
 import numpy as np
 from skimage.filters import difference_of_gaussians, window
@@ -34,7 +34,7 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
-@cache
+@lru_cache(maxsize=64)  # per crop shape
 def radial_frequency(shape: tuple[int, int]) -> np.ndarray:
     """Normalised radial frequency (1 = Nyquist along an axis) of each fftshifted spectrum cell."""
     fy = np.fft.fftshift(np.fft.fftfreq(shape[0])) * 2.0
@@ -42,12 +42,12 @@ def radial_frequency(shape: tuple[int, int]) -> np.ndarray:
     return _frozen(np.hypot(fy[:, None], fx[None, :]))
 
 
-@cache
+@lru_cache(maxsize=64)  # per crop shape
 def _window(name: str, shape: tuple[int, int]) -> np.ndarray:
     return _frozen(window(name, shape))  # skimage builds it by warping: slow, so once per shape
 
 
-@cache
+@lru_cache(maxsize=64)  # per crop shape
 def _bands(shape: tuple[int, int], n_bands: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Non-DC mask; band index and mask of the non-DC cells within Nyquist (radius <= 1)."""
     radius = radial_frequency(shape)
@@ -57,7 +57,7 @@ def _bands(shape: tuple[int, int], n_bands: int) -> tuple[np.ndarray, np.ndarray
     return _frozen(nondc), _frozen(band[inside]), _frozen(inside)
 
 
-@cache
+@lru_cache(maxsize=64)  # per crop shape
 def _above(shape: tuple[int, int], cutoff: float) -> np.ndarray:
     """Mask of the non-DC cells above normalised frequency `cutoff`."""
     radius = radial_frequency(shape)

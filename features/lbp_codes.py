@@ -24,7 +24,7 @@ Histograms count only pixels whose full circle of neighbours lies inside the cro
 from __future__ import annotations
 
 import math
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 from skimage.feature import local_binary_pattern
@@ -124,7 +124,7 @@ def _offsets(P: int, R: float) -> tuple[tuple[float, float], ...]:
     return tuple(zip(rp.tolist(), cp.tolist(), strict=True))
 
 
-@cache
+@lru_cache(maxsize=1024)  # per image shape: bounded, crops of many sizes may come
 def _weights(
     shape: tuple[int, int], pad: int, offset: float, axis: int
 ) -> tuple[int, int, tuple[np.ndarray, np.ndarray] | None]:
@@ -261,7 +261,7 @@ def _interior_bins(
     return bins
 
 
-@cache
+@lru_cache(maxsize=256)
 def _block_offsets(n_channels: int, h: int, w: int, grid: tuple[int, int], bins: int) -> np.ndarray:
     """Per pixel, the index of its (channel, block) histogram's first bin."""
     rows, cols = grid
