@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from features.base import FeatureExtractor
-from features.lbp import check_lbp_params, lbp_histogram
+from features.lbp_codes import check_lbp_params, lbp_histograms
 
 COLOUR_SPACES = ("HSV", "YCbCr", "RGB", "Lab", "grey")
 
@@ -31,6 +31,14 @@ def convert(crop: np.ndarray, space: str) -> np.ndarray:
     if space == "grey":
         return cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[..., None]
     raise ValueError(f"colour space must be one of {COLOUR_SPACES}, got {space!r}")
+
+
+def split(crop: np.ndarray, space: str) -> tuple[np.ndarray, ...]:
+    """The (H, W) uint8 channels of `space`, in `convert`'s order."""
+    if space == "YCbCr":  # split OpenCV's Y, Cr, Cb rather than copying a reordered array
+        y, cr, cb = cv2.split(cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2YCrCb))
+        return y, cb, cr
+    return tuple(cv2.split(convert(crop, space)))
 
 
 class ColourLBP(FeatureExtractor):
@@ -66,11 +74,5 @@ class ColourLBP(FeatureExtractor):
         check_lbp_params(self.P, self.R, self.method, tuple(self.grid))
 
     def _extract(self, crop: np.ndarray) -> np.ndarray:
-        grid = tuple(self.grid)
-        hists = []
-        for space in self.colour_spaces:
-            channels = convert(crop, space)
-            for c in range(channels.shape[2]):
-                channel = np.ascontiguousarray(channels[..., c])
-                hists.append(lbp_histogram(channel, self.P, self.R, self.method, grid))
-        return np.concatenate(hists)
+        channels = np.stack([ch for space in self.colour_spaces for ch in split(crop, space)])
+        return lbp_histograms(channels, self.P, self.R, self.method, tuple(self.grid))

@@ -10,7 +10,7 @@ here in their order (121 values with the defaults):
    channels, so S = max(0, min_c I_c - mean(min_c I_c))) instead of Wen et al.'s iterative
    separation; as in Wen et al., specular pixels are those with S in
    (specular_range[0] * mean(S), specular_range[1] * mean(S)], which leaves out saturated light.
-2. Blurriness (2): Crete et al.'s re-blur metric (`skimage.measure.blur_effect`, 0 sharp ..
+2. Blurriness (2): Crete et al.'s re-blur metric (as `skimage.measure.blur_effect`, 0 sharp ..
    1 blurred, one of Wen et al.'s two metrics) and -log10 of the variance of the Laplacian
    (Pech-Pacheco et al. 2000, standing in for Marziliano's edge width); both grow with blur.
 3. Chromatic moments (15): for each HSV channel, mean, standard deviation, skewness, and the
@@ -22,10 +22,12 @@ here in their order (121 values with the defaults):
 
 from __future__ import annotations
 
+from functools import cache
+
 import cv2
 import numpy as np
-from scipy.stats import skew
-from skimage.measure import blur_effect
+from scipy import ndimage as ndi
+from skimage.util import img_as_float
 
 from features.base import FeatureExtractor
 from features.lbp import to_grey
@@ -33,58 +35,157 @@ from features.lbp import to_grey
 
 def specular_component(crop: np.ndarray) -> np.ndarray:
     """Specular intensity per pixel (0..1) from the modified specular-free image."""
-    lowest = crop.min(axis=2).astype(np.float64) / 255.0
+    lowest = np.minimum(np.minimum(crop[..., 0], crop[..., 1]), crop[..., 2])
+    lowest = lowest.astype(np.float64) / 255.0
     return np.maximum(lowest - lowest.mean(), 0.0)
 
 
-def specular_mask(crop: np.ndarray, specular_range: tuple[float, float] = (1.5, 4.0)) -> np.ndarray:
-    """Boolean mask of specular pixels: S in (lo * mean(S), hi * mean(S)]."""
-    s = specular_component(crop)
+def _specular_mask(s: np.ndarray, specular_range: tuple[float, float]) -> np.ndarray:
     mu = s.mean()
     if mu <= 0:
         return np.zeros(s.shape, dtype=bool)
     return (s > specular_range[0] * mu) & (s <= specular_range[1] * mu)
 
 
+def specular_mask(crop: np.ndarray, specular_range: tuple[float, float] = (1.5, 4.0)) -> np.ndarray:
+    """Boolean mask of specular pixels: S in (lo * mean(S), hi * mean(S)]."""
+    return _specular_mask(specular_component(crop), specular_range)
+
+
 def specular_features(crop: np.ndarray, specular_range: tuple[float, float]) -> np.ndarray:
     """(share of specular pixels, mean and variance of their specular intensity)."""
     s = specular_component(crop)
-    mask = specular_mask(crop, specular_range)
+    mask = _specular_mask(s, specular_range)
     if not mask.any():
         return np.zeros(3)
     return np.array([mask.mean(), s[mask].mean(), s[mask].var()])
+
+
+_EPSILON = np.spacing(np.float64(1))  # skimage's floor on gradient magnitudes
+
+
+def _sobel4(images: np.ndarray, axis: int) -> np.ndarray:
+    """4 x `skimage.filters.sobel(image, axis=axis)` of each image of an (N, H, W) float64
+    stack, up to the sign of zeros, as an (N, H, W + 2) array whose last two columns are
+    scratch.
+
+    skimage convolves with `scipy.ndimage.convolve`, which adds the kernel's taps one after
+    the other in C order of the flipped kernel; its weights are +-1/4 and +-1/2, so
+    multiplying every tap by 4 keeps each rounding, only scaled. Borders repeat the edge
+    pixel (ndimage's "reflect" with a one-pixel reach). Each padded image is handled as one
+    flat run of pixels, so a tap is a flat shift and every operation one contiguous loop.
+    """
+    n, h, w = images.shape
+    x = np.empty((n, h + 2, w + 2))
+    x[:, 1:-1, 1:-1] = images
+    x[:, 0, 1:-1] = images[:, 0]
+    x[:, -1, 1:-1] = images[:, -1]
+    x[:, :, 0] = x[:, :, 1]
+    x[:, :, -1] = x[:, :, -2]
+    flat = x.reshape(n, -1)
+    row = w + 2
+    run = (h - 1) * row + w  # from the first output pixel to the last
+
+    def tap(a: int, b: int) -> np.ndarray:
+        start = a * row + b
+        return flat[:, start : start + run]
+
+    out = np.empty((n, h * row))
+    s = out[:, :run]
+    if axis == 0:  # taps -1 -2 -1 / 0 0 0 / 1 2 1
+        np.multiply(tap(0, 1), 2.0, out=s)
+        s += tap(0, 0)
+        s += tap(0, 2)
+        np.subtract(tap(2, 0), s, out=s)
+        s += 2.0 * tap(2, 1)
+        s += tap(2, 2)
+    else:  # taps -1 0 1 / -2 0 2 / -1 0 1
+        np.subtract(tap(0, 2), tap(0, 0), out=s)
+        s -= 2.0 * tap(1, 0)
+        s += 2.0 * tap(1, 2)
+        s -= tap(2, 0)
+        s += tap(2, 2)
+    out[:, run:] = 0.0
+    return out.reshape(n, h, row)
+
+
+def crete_blur(grey: np.ndarray, h_size: int = 11) -> float:
+    """Crete et al.'s blur metric, equal to `skimage.measure.blur_effect(grey, h_size)`
+    (computed on 4 x the Sobel responses, which scales every sum exactly)."""
+    image = img_as_float(grey)
+    inner = (slice(2, grey.shape[0] - 1), slice(2, grey.shape[1] - 1))
+    metrics = []
+    for axis in (0, 1):
+        smoothed = ndi.uniform_filter1d(image, h_size, axis=axis)
+        edges = _sobel4(np.stack([image, smoothed]), axis)
+        np.abs(edges, out=edges)
+        sharp, blurred = np.maximum(4 * _EPSILON, edges, out=edges)
+        lost = np.maximum(0, sharp - blurred)
+        m1 = np.sum(sharp[inner])
+        metrics.append(np.abs(m1 - np.sum(lost[inner])) / m1)
+    return np.max(metrics)
 
 
 def blur_features(crop: np.ndarray) -> np.ndarray:
     """(Crete blur effect, -log10 Laplacian variance): both larger for a blurrier crop."""
     grey = to_grey(crop)
     lap_var = float(cv2.Laplacian(grey, cv2.CV_64F).var())
-    crete = blur_effect(grey) if grey.min() < grey.max() else 1.0  # undefined on a flat crop
+    crete = crete_blur(grey) if grey.min() < grey.max() else 1.0  # undefined on a flat crop
     return np.array([crete, -np.log10(lap_var + 1e-6)])
+
+
+def skewness(v: np.ndarray) -> np.ndarray:
+    """Biased sample skewness along the last axis (rows of non-constant values): what
+    `scipy.stats.skew` computes, with the same operations (its input checks cost more than
+    the arithmetic on a crop)."""
+    d = v - np.mean(v, axis=-1, keepdims=True)
+    m2 = np.mean(d**2, axis=-1)
+    m3 = np.mean(d**2 * d, axis=-1)
+    # scalar powers, as scipy's: NumPy's vectorised array power can differ in the last bit
+    return m3 / np.reshape([x**1.5 for x in np.ravel(m2)], np.shape(m2))
+
+
+def edge_bin_shares(v: np.ndarray, hist_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shares of values along the last axis in the first and last of `hist_bins` equal bins
+    over [0, 1], counted as `np.histogram(v, hist_bins, (0, 1))` counts them (the last bin
+    includes 1)."""
+    edges = np.linspace(0.0, 1.0, hist_bins + 1)
+    first = np.count_nonzero((v >= 0.0) & (v < edges[1]), axis=-1)
+    last = np.count_nonzero((v >= edges[-2]) & (v <= 1.0), axis=-1)
+    return first / v.shape[-1], last / v.shape[-1]
 
 
 def chromatic_moments(crop: np.ndarray, hist_bins: int) -> np.ndarray:
     """Per HSV channel: mean, std, skewness, share in lowest and highest value bins."""
-    hsv = cv2.cvtColor(crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2HSV).astype(np.float64)
-    hsv[..., 0] /= 360.0  # OpenCV float hue is in degrees
-    feats = []
-    for c in range(3):
-        v = hsv[..., c].ravel()
-        std = v.std()
-        hist, _ = np.histogram(v, bins=hist_bins, range=(0.0, 1.0))
-        share = hist / v.size
-        feats += [v.mean(), std, skew(v) if std > 1e-12 else 0.0, share[0], share[-1]]
-    return np.asarray(feats)
+    hsv = cv2.cvtColor(crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2HSV)
+    v = hsv.reshape(-1, 3).T.astype(np.float64, order="C")  # one contiguous row per channel
+    v[0] /= 360.0  # OpenCV float hue is in degrees
+    std = v.std(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        skew = np.where(std > 1e-12, skewness(v), 0.0)
+    first, last = edge_bin_shares(v, hist_bins)
+    return np.stack([v.mean(axis=1), std, skew, first, last], axis=1).ravel()
 
 
 def colour_diversity(crop: np.ndarray, colour_levels: int, n_top_colours: int) -> np.ndarray:
     """Shares of the most frequent quantised colours, then distinct colours per pixel."""
-    q = (crop.astype(np.int64) * colour_levels) // 256
+    q = _quantiser(colour_levels)[crop]
     codes = (q[..., 0] * colour_levels + q[..., 1]) * colour_levels + q[..., 2]
     counts = np.bincount(codes.ravel(), minlength=colour_levels**3)
+    seen = counts[counts > 0]  # the top colours, zero-padded, as the top of all counts
     n = codes.size
-    top = np.sort(counts)[::-1][:n_top_colours] / n
-    return np.concatenate([top, [np.count_nonzero(counts) / n]])
+    top = np.zeros(min(n_top_colours, counts.size))
+    ranked = np.sort(seen)[::-1][:n_top_colours]
+    top[: ranked.size] = ranked / n
+    return np.concatenate([top, [seen.size / n]])
+
+
+@cache
+def _quantiser(colour_levels: int) -> np.ndarray:
+    """uint8 value -> its level of `colour_levels` (value * levels // 256)."""
+    table = (np.arange(256) * colour_levels // 256).astype(np.intp)
+    table.flags.writeable = False
+    return table
 
 
 class DistortionFeatures(FeatureExtractor):

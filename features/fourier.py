@@ -17,6 +17,8 @@ low-pass the face) and may carry moiré or halftone peaks. From the 2-D power sp
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from skimage.filters import difference_of_gaussians, window
 
@@ -27,11 +29,39 @@ WINDOWS = ("hann", "none", None)  # "none" (or None): no window; TOML has no nul
 _EPS = 1e-12
 
 
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+@lru_cache(maxsize=64)  # per crop shape
 def radial_frequency(shape: tuple[int, int]) -> np.ndarray:
     """Normalised radial frequency (1 = Nyquist along an axis) of each fftshifted spectrum cell."""
     fy = np.fft.fftshift(np.fft.fftfreq(shape[0])) * 2.0
     fx = np.fft.fftshift(np.fft.fftfreq(shape[1])) * 2.0
-    return np.hypot(fy[:, None], fx[None, :])
+    return _frozen(np.hypot(fy[:, None], fx[None, :]))
+
+
+@lru_cache(maxsize=64)  # per crop shape
+def _window(name: str, shape: tuple[int, int]) -> np.ndarray:
+    return _frozen(window(name, shape))  # skimage builds it by warping: slow, so once per shape
+
+
+@lru_cache(maxsize=64)  # per crop shape
+def _bands(shape: tuple[int, int], n_bands: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Non-DC mask; band index and mask of the non-DC cells within Nyquist (radius <= 1)."""
+    radius = radial_frequency(shape)
+    nondc = radius > 0
+    band = np.minimum((radius * n_bands).astype(int), n_bands)
+    inside = nondc & (radius <= 1.0)
+    return _frozen(nondc), _frozen(band[inside]), _frozen(inside)
+
+
+@lru_cache(maxsize=64)  # per crop shape
+def _above(shape: tuple[int, int], cutoff: float) -> np.ndarray:
+    """Mask of the non-DC cells above normalised frequency `cutoff`."""
+    radius = radial_frequency(shape)
+    return _frozen((radius > 0) & (radius > cutoff))
 
 
 def power_spectrum(grey: np.ndarray, window_name: str | None = "hann") -> np.ndarray:
@@ -39,7 +69,7 @@ def power_spectrum(grey: np.ndarray, window_name: str | None = "hann") -> np.nda
     img = grey.astype(np.float64)
     img -= img.mean()
     if window_name not in (None, "none"):
-        img *= window(window_name, img.shape)
+        img *= _window(window_name, img.shape)
     return np.abs(np.fft.fftshift(np.fft.fft2(img))) ** 2
 
 
@@ -79,20 +109,17 @@ class FourierSpectrum(FeatureExtractor):
     def _extract(self, crop: np.ndarray) -> np.ndarray:
         grey = to_grey(crop)
         power = power_spectrum(grey, self.window)
-        radius = radial_frequency(grey.shape)
-        nondc = radius > 0
+        nondc, band, inside = _bands(grey.shape, self.n_bands)
         total = power[nondc].sum()
         # a flat crop has no non-DC power: every share is 0
         rel = np.zeros_like(power) if total <= 0 else power / total
-        band = np.minimum((radius * self.n_bands).astype(int), self.n_bands)
-        inside = nondc & (radius <= 1.0)
-        sums = np.bincount(band[inside], weights=rel[inside], minlength=self.n_bands + 1)
-        counts = np.bincount(band[inside], minlength=self.n_bands + 1)
+        sums = np.bincount(band, weights=rel[inside], minlength=self.n_bands + 1)
+        counts = np.bincount(band, minlength=self.n_bands + 1)
         # radius exactly 1.0 falls in index n_bands: fold it into the last band
         sums[-2] += sums[-1]
         counts[-2] += counts[-1]
         profile = np.log10(sums[:-1] / np.maximum(counts[:-1], 1) + _EPS)
-        ratios = [rel[nondc & (radius > c)].sum() for c in self.hf_cutoffs]
+        ratios = [rel[_above(grey.shape, float(c))].sum() for c in self.hf_cutoffs]
         feats = [profile, np.asarray(ratios, dtype=np.float64)]
         if self.dog_sigmas:
             img = grey.astype(np.float64)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from scipy.stats import skew
+from skimage.measure import blur_effect
 
 from benchmarks.datasets import load_dataset
 from features.distortion import (
@@ -12,10 +14,14 @@ from features.distortion import (
     blur_features,
     chromatic_moments,
     colour_diversity,
+    crete_blur,
+    edge_bin_shares,
+    skewness,
     specular_features,
     specular_mask,
 )
 from features.faces import FaceCropper
+from features.lbp import to_grey
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +122,43 @@ def test_real_crops(real_crops):
     top = a[:, 20:120]
     assert np.all(np.diff(top, axis=1) <= 0)  # most frequent colours first
     assert np.all(top.sum(axis=1) <= 1 + 1e-9)
+
+
+def varied_crops(real_crops: np.ndarray) -> list[np.ndarray]:
+    """Real crops, noise of odd sizes, few-level crops full of ties and a blocky crop."""
+    rng = np.random.default_rng(11)
+    crops = list(real_crops)
+    crops += [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in [(9, 13), (37, 64)]]
+    crops += [rng.integers(100, 103, (40, 33, 3), dtype=np.uint8)]
+    crops += [np.kron(rng.integers(0, 256, (8, 8, 3)), np.ones((6, 6, 1))).astype(np.uint8)]
+    return crops
+
+
+def test_crete_blur_equals_skimage(real_crops):
+    for crop in varied_crops(real_crops):
+        grey = to_grey(crop)
+        assert crete_blur(grey) == blur_effect(grey)
+        assert crete_blur(grey, 5) == blur_effect(grey, h_size=5)
+
+
+def test_skewness_and_edge_shares_equal_scipy_and_numpy(real_crops):
+    for crop in varied_crops(real_crops):
+        v = cv2.cvtColor(crop, cv2.COLOR_RGB2HSV).reshape(-1, 3).T / np.array([[179], [255], [255]])
+        v = np.ascontiguousarray(v)
+        assert list(skewness(v)) == [skew(row) for row in v]
+        for bins in (2, 32, 256):
+            first, last = edge_bin_shares(v, bins)
+            for i, row in enumerate(v):
+                hist, _ = np.histogram(row, bins=bins, range=(0.0, 1.0))
+                assert (first[i], last[i]) == (hist[0] / row.size, hist[-1] / row.size)
+
+
+def test_colour_diversity_equals_a_full_sort(real_crops):
+    for crop in varied_crops(real_crops):
+        for levels, n_top in [(32, 100), (4, 100), (2, 3)]:
+            q = crop.astype(np.int64) * levels // 256
+            codes = (q[..., 0] * levels + q[..., 1]) * levels + q[..., 2]
+            counts = np.bincount(codes.ravel(), minlength=levels**3)
+            top = np.sort(counts)[::-1][:n_top] / codes.size
+            expected = np.concatenate([top, [np.count_nonzero(counts) / codes.size]])
+            np.testing.assert_array_equal(colour_diversity(crop, levels, n_top), expected)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from skimage.filters import window
 
 from benchmarks.datasets import load_dataset
 from features.faces import FaceCropper
-from features.fourier import FourierSpectrum, radial_frequency
+from features.fourier import FourierSpectrum, power_spectrum, radial_frequency
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +102,13 @@ def test_real_crops(real_crops):
     np.testing.assert_array_equal(a, ext.transform(real_crops))
     # faces are low-pass: the first (lowest) band carries more relative power than the last
     assert np.all(a[:, 0] > a[:, 11])
+
+
+def test_power_spectrum_with_the_cached_window_equals_skimage_window():
+    grey = np.random.default_rng(3).integers(0, 256, (48, 40), dtype=np.uint8)
+    for _ in range(2):  # the second call uses the cached window
+        img = grey.astype(np.float64)
+        img -= img.mean()
+        img *= window("hann", img.shape)
+        expected = np.abs(np.fft.fftshift(np.fft.fft2(img))) ** 2
+        np.testing.assert_array_equal(power_spectrum(grey, "hann"), expected)
