@@ -29,7 +29,7 @@ from functools import cache, lru_cache
 import numpy as np
 from skimage.feature import local_binary_pattern
 
-METHODS = ("nri_uniform", "uniform", "ror", "default")
+MAPPINGS = ("nri_uniform", "uniform", "ror", "default")
 _MAX_P_FULL = 16  # "default" and "ror" enumerate all 2^P codes
 _MAX_P_TABLE = 16  # largest P mapped through a 2^P lookup table
 
@@ -98,7 +98,7 @@ def n_bins(P: int, method: str) -> int:
         return int(_ror_bins(P).max()) + 1
     if method == "default":
         return 2**P
-    raise ValueError(f"LBP method must be one of {METHODS}, got {method!r}")
+    raise ValueError(f"LBP method must be one of {MAPPINGS}, got {method!r}")
 
 
 def check_lbp_params(P: int, R: float, method: str, grid: tuple[int, int]) -> None:
@@ -107,8 +107,8 @@ def check_lbp_params(P: int, R: float, method: str, grid: tuple[int, int]) -> No
         raise ValueError(f"LBP P (number of neighbours) must be an integer in 4..32, got {P!r}")
     if not R > 0:
         raise ValueError(f"LBP R (radius) must be positive, got {R!r}")
-    if method not in METHODS:
-        raise ValueError(f"LBP method must be one of {METHODS}, got {method!r}")
+    if method not in MAPPINGS:
+        raise ValueError(f"LBP method must be one of {MAPPINGS}, got {method!r}")
     if method in ("ror", "default") and P > _MAX_P_FULL:
         raise ValueError(f"LBP method {method!r} needs P <= {_MAX_P_FULL}, got P={P}")
     if len(grid) != 2 or min(grid) < 1:
@@ -208,8 +208,8 @@ def lbp_codes(channel: np.ndarray, P: int, R: float, method: str) -> np.ndarray:
     `local_binary_pattern(channel, P, R, method)` (as int64; skimage's own for P > 16)."""
     if channel.ndim != 2:
         raise ValueError(f"LBP needs a 2-D channel, got shape {channel.shape}")
-    if method not in METHODS:
-        raise ValueError(f"LBP method must be one of {METHODS}, got {method!r}")
+    if method not in MAPPINGS:
+        raise ValueError(f"LBP method must be one of {MAPPINGS}, got {method!r}")
     if P > _MAX_P_TABLE:
         return local_binary_pattern(channel, P, R, method).astype(np.int64)
     _check_channels(channel[None])

@@ -11,7 +11,7 @@ from features.colour import ColourLBP, convert
 from features.faces import FaceCropper
 from features.lbp import LBPHistogram, MultiScaleLBP, to_grey
 from features.lbp_codes import (
-    METHODS,
+    MAPPINGS,
     _ror_bins,
     check_lbp_params,
     lbp_codes,
@@ -161,7 +161,7 @@ def refused(P: int, R: float, method: str) -> bool:
 SCALES = [(P, R) for P in (4, 8, 16) for R in (1, 1.5, 2, 3)]
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", MAPPINGS)
 @pytest.mark.parametrize(("P", "R"), SCALES)
 def test_codes_equal_skimage_on_random_images(P, R, method):
     if refused(P, R, method):
@@ -176,7 +176,7 @@ def test_codes_equal_skimage_on_real_crops(real_crops):
     channels = [to_grey(c) for c in real_crops]
     channels += [convert(c, space)[..., i] for c in real_crops[:2] for space in ("HSV", "YCbCr")
                  for i in range(3)]  # fmt: skip
-    for method in METHODS:
+    for method in MAPPINGS:
         for P, R in SCALES:
             for channel in channels:
                 expected = local_binary_pattern(channel, P, R, method)
@@ -208,7 +208,7 @@ def reference_histogram(channel, P, R, method, grid) -> np.ndarray:
     return np.concatenate(hists)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", MAPPINGS)
 def test_extractors_equal_the_skimage_reference(real_crops, method):
     crops = np.concatenate([real_crops, rgb(few_levels((2 * 64, 64), 8).reshape(2, 64, 64))])
     scales = ((8, 1), (8, 2), (16, 2), (4, 2), (4, 1.5), (12, 3), (6, 3))  # shared bits
