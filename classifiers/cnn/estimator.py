@@ -247,11 +247,18 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ scoring
     def _run(self, net: keras.Model, X: Any) -> np.ndarray:
-        from classifiers.cnn.training import image_dataset
+        """`net` on the crops of X, called directly in batches of 256.
 
+        A direct call, not `Model.predict`: predict builds a tf.function per model, and a
+        benchmark that trains one model per fold retraces it every time (TensorFlow warns).
+        """
         check_is_fitted(self, "model_")
         images = self._images(X, self.model_.input_shape[1])
-        return np.asarray(net.predict(image_dataset(images, batch_size=256), verbose=0))
+        out = [
+            np.asarray(net(images[i : i + 256].astype(np.float32) / 255.0, training=False))
+            for i in range(0, len(images), 256)
+        ]
+        return np.concatenate(out) if out else np.empty((0, net.output_shape[-1]), np.float32)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Attack scores: the logit of P(attack), shape (N,) float64."""
