@@ -199,6 +199,7 @@ def detect(
     min_score: float | None = None,
     weighted_nms: bool = True,
     tiles: bool = False,
+    fallback_score: float | None = None,
 ) -> list[Face]:
     """Faces in an RGB (or grey/RGBA) uint8 image, best score first, in full-image pixels.
 
@@ -207,24 +208,29 @@ def detect(
     tiles: if that finds no face in an oblong image, also look in square tiles of side
     min(h, w) at the start, middle and end of its long side (letterboxing a tall 337x600
     phone capture leaves its face few pixels; seed600 has 49 such attacks).
+    fallback_score: when no face reaches `min_score` (in the whole image nor the tiles),
+    return those reaching this lower score instead.
     """
     if model not in MODELS:
         raise ValueError(f"unknown BlazeFace model {model!r}; known: {', '.join(MODELS)}")
     rgb = as_rgb(rgb)
-    faces = _detect_whole(rgb, model, min_score, weighted_nms)
+    thr = MODELS[model].min_score if min_score is None else float(min_score)
+    low = thr if fallback_score is None else min(thr, float(fallback_score))
+    faces = _detect_whole(rgb, model, low, weighted_nms)
     h, w = rgb.shape[:2]
-    if faces or not tiles or max(h, w) < TILE_ASPECT * min(h, w):
-        return faces
-    for tile, dx, dy in square_tiles(rgb):
-        for (x, y, bw, bh), score, kp in _detect_whole(tile, model, min_score, weighted_nms):
-            faces.append(Face((x + dx, y + dy, bw, bh), score, kp + (dx, dy)))
-    if len(faces) < 2:
-        return faces
-    # the middle tile overlaps both others: keep the best of each face seen twice
-    boxes = np.array([f.box for f in faces])
-    corners = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
-    scores = np.array([f.score for f in faces])
-    return [faces[i] for i, _ in nms(corners, scores, MODELS[model].nms_iou, weighted=False)]
+    oblong = max(h, w) >= TILE_ASPECT * min(h, w)
+    if tiles and oblong and not any(f.score >= thr for f in faces):
+        for tile, dx, dy in square_tiles(rgb):
+            for (x, y, bw, bh), score, kp in _detect_whole(tile, model, low, weighted_nms):
+                faces.append(Face((x + dx, y + dy, bw, bh), score, kp + (dx, dy)))
+        if len(faces) > 1:  # tiles overlap: keep the best of each face seen twice
+            boxes = np.array([f.box for f in faces])
+            corners = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
+            scores = np.array([f.score for f in faces])
+            keep = nms(corners, scores, MODELS[model].nms_iou, weighted=False)
+            faces = [faces[i] for i, _ in keep]
+    strong = [f for f in faces if f.score >= thr]
+    return strong or faces
 
 
 def square_tiles(rgb: np.ndarray) -> list[tuple[np.ndarray, int, int]]:
@@ -241,11 +247,8 @@ def square_tiles(rgb: np.ndarray) -> list[tuple[np.ndarray, int, int]]:
     return out
 
 
-def _detect_whole(
-    rgb: np.ndarray, model: str, min_score: float | None, weighted_nms: bool
-) -> list[Face]:
+def _detect_whole(rgb: np.ndarray, model: str, thr: float, weighted_nms: bool) -> list[Face]:
     m = MODELS[model]
-    thr = m.min_score if min_score is None else float(min_score)
     x, f, px, py = _letterbox(rgb, m.size)
     regressors, logits = infer(x, model)
     scores = expit(logits)

@@ -170,6 +170,20 @@ def test_tiles_find_the_face_of_a_tall_capture(seed600_dir):
     assert 0.15 * 337 < face.box[2] < 337
 
 
+def test_fallback_score_applies_only_where_nothing_reaches_the_threshold(seed600_dir):
+    # 337x600 print attack: best score just under 0.5 in the whole image and in the tiles
+    tall = read_image(seed600_dir / "Spoof" / "218.jpg")
+    assert blazeface.detect(tall, tiles=True) == []
+    found = blazeface.detect(tall, tiles=True, fallback_score=0.4)
+    assert found and all(0.4 <= f.score < 0.5 for f in found)
+    (whole,) = blazeface.detect(tall, fallback_score=0.4)
+    assert found[0].box == whole.box  # best first: the whole image's face (scored 0.4996)
+    # where a face reaches 0.5, weaker candidates (down to 0.2) are not returned with it
+    upright = read_image(seed600_dir / "Live" / "121.jpg")
+    (strong,) = blazeface.detect(upright)
+    assert [f.box for f in blazeface.detect(upright, fallback_score=0.2)] == [strong.box]
+
+
 def test_plain_nms_matches_opencv():
     rng = np.random.default_rng(0)
     xy = rng.integers(0, 100, (60, 2)).astype(float)
