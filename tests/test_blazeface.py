@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -183,6 +184,13 @@ def test_fallback_score_applies_only_where_nothing_reaches_the_threshold(seed600
     (strong,) = blazeface.detect(upright)
     (face,) = blazeface.detect(upright, fallback_score=0.2)
     assert _iou(face.box, strong.box) > 0.95  # weaker candidates still join the weighted mean
+
+
+def test_threads_get_their_own_interpreter_and_the_same_faces(real_images):
+    serial = [[f.box for f in blazeface.detect(im)] for im in real_images]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(lambda im: [f.box for f in blazeface.detect(im)], real_images))
+    assert threaded == serial
 
 
 def test_plain_nms_matches_opencv():
