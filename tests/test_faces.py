@@ -58,7 +58,7 @@ def gradient(h: int, w: int) -> np.ndarray:
 def count_decodes(monkeypatch):
     """Count (and pass through) every image decode and face detection of the crop stage."""
     calls = {"read": 0, "detect": 0}
-    real_read, real_detect = faces.read_image, faces.detect_face
+    real_read, real_detect = faces.read_image, faces.detect_faces
 
     def read(path):
         calls["read"] += 1
@@ -69,7 +69,7 @@ def count_decodes(monkeypatch):
         return real_detect(rgb, detector)
 
     monkeypatch.setattr(faces, "read_image", read)
-    monkeypatch.setattr(faces, "detect_face", detect)
+    monkeypatch.setattr(faces, "detect_faces", detect)
     return calls
 
 

@@ -579,6 +579,6 @@ def test_a_cached_rerun_decodes_and_detects_nothing(tmp_path, seed_subset_dir, m
         raise AssertionError("decoded or detected again")
 
     monkeypatch.setattr(features.faces, "_decode", refuse)
-    monkeypatch.setattr(features.faces, "detect_face", refuse)
+    monkeypatch.setattr(features.faces, "detect_faces", refuse)
     second = run_cli(*argv)
     assert second.code == 0, second.err
