@@ -40,7 +40,7 @@ from features.files import atomic_open, cache_root
 from features.images import ImageError, read_frame, read_image
 from features.records import Dataset, Presentation, Skipped
 
-CACHE_FORMAT_VERSION = 3  # 2: images upright by their EXIF orientation; 3: n_faces stored
+CACHE_FORMAT_VERSION = 4  # 2: EXIF orientation applied; 3: n_faces stored; 4: entry's own key
 SOURCES = ("box", "detector", "centre", "whole")
 MODES = ("face", "whole")
 
@@ -276,16 +276,19 @@ def clear_memo() -> None:
 # --- disk cache -----------------------------------------------------------------------------
 
 
-def _load_entry(path: Path, size: int) -> CropResult | None:
-    """The cached crop, or None if absent; a damaged entry is deleted (and so rebuilt)."""
+def _load_entry(path: Path, size: int, key: str) -> CropResult | None:
+    """The cached crop, or None if absent; a damaged entry, or one written for another `key`
+    (moved or swapped on disk), is deleted and so rebuilt."""
     if not path.is_file():
         return None
     try:
         with np.load(path, allow_pickle=False) as z:
             crop, found, source = z["crop"], z["face_found"], str(z["source"])
             n_faces = int(z["n_faces"])
+            written_for = str(z["key"])
         ok = (
-            crop.shape == (size, size, 3)
+            written_for == key
+            and crop.shape == (size, size, 3)
             and crop.dtype == np.uint8
             and found.shape == ()
             and found.dtype == np.bool_
@@ -300,10 +303,11 @@ def _load_entry(path: Path, size: int) -> CropResult | None:
     return CropResult(crop, bool(found), source, n_faces)
 
 
-def _save_entry(path: Path, res: CropResult) -> None:
+def _save_entry(path: Path, res: CropResult, key: str) -> None:
     with atomic_open(path) as f:
         np.savez(
             f,
+            key=np.str_(key),
             crop=res.crop,
             face_found=np.bool_(res.face_found),
             source=np.str_(res.source),
@@ -433,11 +437,11 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         key = (self.param_key(), path.stem)
         res = _memo_get(key)
         if res is None:
-            res = _load_entry(path, self.size)
+            res = _load_entry(path, self.size, "/".join(key))
             if res is None:
                 res = self._compute(record)
                 res.crop.setflags(write=False)
-                _save_entry(path, res)
+                _save_entry(path, res, "/".join(key))
             _memo_put(key, res)
         return res
 

@@ -230,6 +230,22 @@ def test_damaged_cache_entries_are_rebuilt(seed600_dir, tmp_path, count_decodes)
     assert not list(tmp_path.rglob(".tmp-*"))
 
 
+def test_two_valid_entries_swapped_on_disk_are_rebuilt_not_used(
+    seed600_dir, tmp_path, count_decodes
+):
+    recs = seed_records(seed600_dir, "Live", [5, 6])
+    cropper = FaceCropper(cache_dir=tmp_path)
+    first = cropper.transform(recs)
+    a, b = (cropper._entry_path(r) for r in recs)
+    data_a, data_b = a.read_bytes(), b.read_bytes()
+    a.write_bytes(data_b)
+    b.write_bytes(data_a)
+    clear_memo()
+    count_decodes["read"] = 0
+    np.testing.assert_array_equal(cropper.transform(recs), first)  # not each other's crops
+    assert count_decodes["read"] == 2
+
+
 def test_crop_dataset_skips_undecodable_files(seed600_dir, tmp_path):
     good = seed_records(seed600_dir, "Live", [1, 2]) + seed_records(seed600_dir, "Spoof", [1])
     bad_file = tmp_path / "broken.jpg"

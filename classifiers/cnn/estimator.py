@@ -255,7 +255,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         images = self._images(X, self.model_.input_shape[1])
         out = [
-            np.asarray(net(images[i : i + 256].astype(np.float32) / 255.0, training=False))
+            np.asarray(net([images[i : i + 256].astype(np.float32) / 255.0], training=False))
             for i in range(0, len(images), 256)
         ]
         return np.concatenate(out) if out else np.empty((0, net.output_shape[-1]), np.float32)
