@@ -150,7 +150,8 @@ class Experiment:
 
 
 def comparisons(results: Sequence[MethodResult], cfg: Config) -> list[dict]:
-    """Paired comparisons: best vs runner-up, and the best handcrafted method vs each CNN/hybrid."""
+    """Paired comparisons: best vs runner-up, and the best handcrafted method vs each CNN, hybrid
+    and external model."""
 
     def acer(r: MethodResult) -> float:
         return np.inf if r.metrics.get("acer") is None else r.metrics["acer"]
@@ -162,7 +163,7 @@ def comparisons(results: Sequence[MethodResult], cfg: Config) -> list[dict]:
     handcrafted = [r for r in ranked if r.family == "handcrafted"]
     if handcrafted:
         best = handcrafted[0]
-        pairs += [(r, best) for r in ranked if r.family in ("cnn", "hybrid")]
+        pairs += [(r, best) for r in ranked if r.family in ("cnn", "hybrid", "external")]
     out, seen = [], set()
     for a, b in pairs:
         if frozenset((a.name, b.name)) in seen or a is b:  # A vs B once, in either order
