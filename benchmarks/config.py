@@ -231,13 +231,14 @@ def _onnx_tables(raw: Mapping[str, Any], folder: Path, where: str) -> dict[str, 
         if not isinstance(table.get("model_path"), str):
             raise ConfigError(f"{at}: model_path (the .onnx file) is required, as a string")
         params = {f"clf__{k}": v for k, v in table.items() if k in _ONNX_KEYS}
-        params["clf__model_path"] = str((folder / table["model_path"]).resolve())
+        params["clf__model_path"] = str((folder / table["model_path"]).absolute())
         params.update(
             {f"crop__{_ONNX_CROP_KEYS[k]}": v for k, v in table.items() if k in _ONNX_CROP_KEYS}
         )
-        size = table.get("input_size")
-        if "crop_size" not in table and isinstance(size, int | list) and size:
-            params["crop__size"] = max(size) if isinstance(size, list) else size
+        sizes = table.get("input_size")
+        sizes = sizes if isinstance(sizes, list) else [sizes]
+        if "crop_size" not in table and sizes and all(type(v) is int for v in sizes):
+            params["crop__size"] = max(sizes)
         out[method] = _tuples(params)
     return out
 
@@ -253,8 +254,10 @@ def _check_onnx(
     pipe = build_method(method, {method: params}, {f"crop__{k}": v for k, v in crop.items()})
     try:
         pipe["crop"]._validate_params()
-    except ValueError as e:
-        raise ConfigError(f"{at}: crop_size, crop_scale, crop_mode, detector: {e}") from None
+    except (TypeError, ValueError) as e:
+        raise ConfigError(
+            f"{at}: crop_size, crop_scale, crop_mode, detector ([crop]): {e}"
+        ) from None
     try:
         clf = pipe["clf"].fit()
     except (TypeError, ValueError, ImportError) as e:

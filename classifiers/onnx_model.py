@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +124,7 @@ class ONNXClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("ONNXClassifier: model_path is required (the .onnx file)")
         path = Path(self.model_path)
         if not path.is_file():
-            raise ValueError(f"ONNXClassifier: model_path {path} does not exist")
+            raise ValueError(f"ONNXClassifier: model_path {path} does not exist (as a file)")
         return path
 
     def _open(self, path: Path) -> Any:
@@ -172,10 +173,14 @@ class ONNXClassifier(ClassifierMixin, BaseEstimator):
                 "attack) and bonafide_index (the index meaning bona fide), "
                 f"got attack_index={self.attack_index!r}, bonafide_index={self.bonafide_index!r}"
             )
-        if not float(self.scale) > 0:
-            raise ValueError(f"ONNXClassifier: scale must be > 0, got {self.scale!r}")
+        scale = self.scale
+        if isinstance(scale, bool) or not isinstance(scale, Real) or not 0 < scale < np.inf:
+            raise ValueError(f"ONNXClassifier: scale must be a number > 0, got {scale!r}")
         for key in ("mean", "std"):
-            v = np.asarray(getattr(self, key), dtype=float)
+            try:
+                v = np.asarray(getattr(self, key), dtype=float)
+            except (TypeError, ValueError):
+                v = np.full(2, np.nan)  # not numbers: refused below
             if v.shape not in ((), (1,), (3,)) or not np.isfinite(v).all():
                 raise ValueError(
                     f"ONNXClassifier: {key} must be one number or 3 (one per channel), "

@@ -1,4 +1,7 @@
-"""Bring-your-own ONNX models: `ONNXClassifier` on real face crops, its spec checks, its pipeline.
+"""Bring-your-own ONNX models: `ONNXClassifier` on real face crops, its spec checks, its pipeline,
+`onnx:<name>` methods in `python -m benchmarks.run` (a config's `[onnx.<name>]` table; bad specs
+refused before any work), and a toolkit CNN saved by `--save-models`, exported by
+`python -m classifiers.export` and run back as `onnx:<name>` with the Keras scores.
 
 The ONNX models are built here with onnx.helper (channel means -> a linear layer), so the
 expected scores are a NumPy computation of the same preprocessing; nothing is downloaded.
@@ -6,9 +9,14 @@ expected scores are a NumPy computation of the same preprocessing; nothing is do
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import pickle
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -20,10 +28,17 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper  # noqa: E402
 
+from benchmarks.config import ConfigError, load_config  # noqa: E402
 from benchmarks.datasets import load_dataset  # noqa: E402
 from benchmarks.harness import evaluate_method  # noqa: E402
+from benchmarks.metrics import choose_threshold  # noqa: E402
+from benchmarks.run import main  # noqa: E402
+from benchmarks.scores import read_scores  # noqa: E402
 from benchmarks.splits import make_folds  # noqa: E402
+from classifiers.export import main as export_main  # noqa: E402
+from classifiers.fitting import fit_method  # noqa: E402
 from classifiers.onnx_model import ONNXClassifier  # noqa: E402
+from classifiers.persistence import load_fitted  # noqa: E402
 from classifiers.registry import build_method, get_method  # noqa: E402
 from features.faces import FaceCropper  # noqa: E402
 
@@ -238,7 +253,7 @@ BAD_SPECS = {
     "channel order": (dict(channel_order="GBR"), r"channel_order must be one of"),
     "mean": (dict(mean=[0.5, 0.5]), r"mean must be one number or 3"),
     "std": (dict(std=[1, 0, 1]), r"std must not be 0"),
-    "scale": (dict(scale=0), r"scale must be > 0"),
+    "scale": (dict(scale=0), r"scale must be a number > 0"),
     "input name": (dict(input_name="pixels"), r"input_name 'pixels' .*\['image'\].*m\.onnx"),
     "output name": (dict(output_name="prob"), r"output_name 'prob' .*\['logits'\]"),
     "input size value": (dict(input_size=(48, 48, 3)), r"input_size must be an int or"),
@@ -308,3 +323,190 @@ def test_importing_the_modules_loads_neither_onnxruntime_nor_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- onnx:<name> runs
+FAST = """
+[protocol]
+n_boot = 100
+
+[params.lbp-lr]
+clf__C = [1.0]
+clf__inner_splits = 2
+"""
+TINY = """
+[onnx.tiny]
+model_path = "tiny.onnx"
+layout = "NCHW"
+attack_index = 1
+"""
+
+
+def run(module_main, *args: object) -> tuple[int, str, str]:
+    """A CLI's main(argv) in-process: exit code (parser errors too), stdout, stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = module_main([str(a) for a in args])
+        except SystemExit as e:
+            code = e.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def config(folder: Path, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    tiny_model(folder / "tiny.onnx")
+    path = folder / "cfg.toml"
+    path.write_text(FAST + text, encoding="utf-8")
+    return path
+
+
+def test_external_model_runs_beside_a_toolkit_method(seed_subset_dir, tmp_path):
+    cfg = config(tmp_path / "cfg", TINY)
+    out = tmp_path / "out"
+    code, stdout, stderr = run(
+        main,
+        *("--data", seed_subset_dir, "--methods", "lbp-lr", "onnx:tiny", "--config", cfg),
+        *("--folds", 2, "--out", out, "--no-progress"),
+    )
+    assert code == 0, stderr
+    doc = json.loads((out / "comparison.json").read_text())
+    rows = {m["name"]: m for m in doc["methods"]}
+    assert rows["onnx:tiny"]["family"] == "external" and rows["lbp-lr"]["family"] == "handcrafted"
+    assert "| onnx:tiny | external |" in (out / "comparison.md").read_text()
+    sha = hashlib.sha256((tmp_path / "cfg" / "tiny.onnx").read_bytes()).hexdigest()
+    assert doc["provenance"]["external_models"] == {"onnx:tiny": sha}
+    # each fold's threshold is the criterion's choice on that fold's dev scores
+    table = read_scores(out / "scores" / "onnx:tiny.csv")
+    folds = rows["onnx:tiny"]["folds"]
+    assert len(folds) == 2
+    for f in folds:
+        dev = table.take((table.split == "dev") & (table.fold == f["fold"]))
+        assert len(dev) and f["threshold_source"] == "dev"
+        chosen = choose_threshold(
+            dev.score, dev.label, dev.attack_type, rows["onnx:tiny"]["criterion"]
+        )
+        assert f["threshold"] == pytest.approx(chosen)
+    # the scores are the tiny model's on crops of the model's input size (crop_size default)
+    pipe = load_config(cfg, methods=["onnx:tiny"]).pipeline("onnx:tiny")
+    assert pipe["crop"].size == 48
+    recs = np.array(load_dataset(seed_subset_dir).records, dtype=object)
+    scores = dict(zip((r.id for r in recs), pipe.fit(recs).decision_function(recs), strict=True))
+    test = table.take(table.split == "test")
+    np.testing.assert_allclose(test.score, [scores[i] for i in test.sample_id])
+
+
+BAD = {
+    # name: (--methods, config text, what stderr must name)
+    "missing table": ("onnx:other", TINY, "'onnx:other' needs its model spec, an [onnx.other]"),
+    "unknown key": ("onnx:tiny", TINY + "attack = 1\n", "[onnx.tiny]: unknown keys ['attack']"),
+    "shape mismatch": ("onnx:tiny", TINY + "input_size = 32\n", "[onnx.tiny]: ONNXClassifier: "),
+    "index out of range": ("onnx:tiny", TINY.replace("= 1", "= 7"), "attack_index=7 is out of"),
+    "not an ONNX file": ("onnx:tiny", TINY.replace("tiny.onnx", "cfg.toml"), "is not a loadable"),
+    "missing file": ("onnx:tiny", TINY.replace("tiny.onnx", "gone.onnx"), "gone.onnx does not"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_spec_exits_2_naming_the_key_before_any_work(case, seed_subset_dir, tmp_path):
+    methods, text, named = BAD[case]
+    cfg = config(tmp_path / "cfg", text)
+    out = tmp_path / "out"
+    code, _, stderr = run(
+        main,
+        *("--data", seed_subset_dir, "--methods", methods, "--config", cfg),
+        *("--out", out, "--no-progress"),
+    )
+    assert code == 2 and named in stderr and str(cfg) in stderr
+    if case == "shape mismatch":
+        assert "input_size=32" in stderr and "[N, 3, 32, 32]" in stderr
+    if case in ("not an ONNX file", "missing file"):
+        assert "model_path" in stderr
+    assert not out.exists()
+
+
+ODD_VALUES = {
+    # TOML lines under [onnx.tiny] -> what the ConfigError names
+    'input_size = ["a", 48]': "input_size must be an int or (height, width)",
+    "crop_scale = [1.5]": "crop_scale, crop_mode, detector ([crop]): ",
+    "mean = {r = 1}": "mean must be one number or 3",
+    "scale = [1]": "scale must be a number > 0",
+    'model_path = "a\\u0000b"': "does not exist",
+    "model_path = 3": "model_path (the .onnx file) is required",
+    'crop_mode = "all"': "FaceCropper: mode must be one of",
+}
+
+
+@pytest.mark.parametrize("line", ODD_VALUES)
+def test_odd_spec_values_are_config_errors(line, tmp_path):
+    text = TINY.replace('model_path = "tiny.onnx"\n', "") + line + "\n"
+    if not line.startswith("model_path"):
+        text += 'model_path = "tiny.onnx"\n'
+    cfg = config(tmp_path, text)
+    with pytest.raises(ConfigError, match="onnx.tiny") as e:
+        load_config(cfg, methods=["onnx:tiny"])
+    assert ODD_VALUES[line] in str(e.value) and str(cfg) in str(e.value)
+
+
+def test_model_path_is_relative_to_the_config_folder(tmp_path, monkeypatch):
+    cfg = config(tmp_path / "cfg", TINY)
+    monkeypatch.chdir(tmp_path)  # another working folder
+    params = load_config(Path("cfg") / "cfg.toml", methods=["onnx:tiny"]).params["onnx:tiny"]
+    assert params["clf__model_path"] == str(cfg.parent / "tiny.onnx")
+    assert params["crop__size"] == 48  # from the model's static input shape
+
+
+def test_cnn_saved_exported_and_run_back_as_onnx_gives_the_keras_scores(seed_subset_dir, tmp_path):
+    cnn_cfg = tmp_path / "cnn.toml"
+    cnn_cfg.write_text(
+        FAST
+        + "[crop]\nsize = 32\nscale = 1.3\n\n"
+        + "[params.livenessnet]\nclf__epochs = 1\nclf__augment = false\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "run"
+    code, _, stderr = run(
+        main,
+        *("--data", seed_subset_dir, "--methods", "livenessnet"),
+        *("--config", cnn_cfg, "--folds", 2, "--out", out, "--no-progress", "--save-models"),
+    )
+    assert code == 0, stderr
+    onnx_file = tmp_path / "exported" / "mycnn.onnx"
+    code, stdout, stderr = run(
+        export_main, "--model", out / "models" / "livenessnet", "--out", onnx_file
+    )
+    assert code == 0, stderr
+    spec = json.loads(onnx_file.with_suffix(".json").read_text())
+    assert (spec["crop_size"], spec["crop_scale"], spec["input_size"]) == (32, 1.3, 32)
+    assert spec["model_path"] == str(onnx_file.resolve())
+    table = stdout[stdout.index("[onnx.mycnn]") :]
+    mine = tmp_path / "elsewhere" / "mymodels.toml"
+    mine.parent.mkdir()
+    mine.write_text(table, encoding="utf-8")
+    pipe = load_config(mine, methods=["onnx:mycnn"]).pipeline("onnx:mycnn")
+    recs = np.array(load_dataset(seed_subset_dir).records, dtype=object)
+    y = np.array([r.label for r in recs])
+    onnx_scores = fit_method(pipe, recs, y).decision_function(recs)
+    keras_scores = load_fitted(out / "models" / "livenessnet").estimator.decision_function(recs)
+    assert np.ptp(keras_scores) > 0
+    np.testing.assert_allclose(onnx_scores, keras_scores, rtol=0, atol=1e-4)
+
+
+def test_export_refuses_what_is_not_a_saved_cnn(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    from classifiers.persistence import save_fitted
+
+    other = LogisticRegression().fit([[0], [1]], [0, 1])
+    params = {"method": "lbp-lr", "family": "handcrafted"}
+    save_fitted(tmp_path / "models" / "lbp-lr", other, 0.0, params)
+    save_fitted(tmp_path / "models" / "unlabelled", other, 0.0, {})
+    out = tmp_path / "exported" / "m.onnx"
+    for folder, message in (
+        ("lbp-lr", "method 'lbp-lr' (family 'handcrafted') is not a CNN"),
+        ("unlabelled", "only a toolkit CNN"),
+        ("nothing", "no such model file"),
+    ):
+        code, _, stderr = run(export_main, "--model", tmp_path / "models" / folder, "--out", out)
+        assert code == 2 and message in stderr, stderr
+    assert not out.parent.exists()
