@@ -364,11 +364,11 @@ def config(folder: Path, text: str) -> Path:
 def test_external_model_runs_beside_a_toolkit_method(seed_subset_dir, tmp_path):
     cfg = config(tmp_path / "cfg", TINY)
     out = tmp_path / "out"
-    code, stdout, stderr = run(
-        main,
+    args = (
         *("--data", seed_subset_dir, "--methods", "lbp-lr", "onnx:tiny", "--config", cfg),
         *("--folds", 2, "--out", out, "--no-progress"),
     )
+    code, stdout, stderr = run(main, *args)
     assert code == 0, stderr
     doc = json.loads((out / "comparison.json").read_text())
     rows = {m["name"]: m for m in doc["methods"]}
@@ -394,6 +394,16 @@ def test_external_model_runs_beside_a_toolkit_method(seed_subset_dir, tmp_path):
     scores = dict(zip((r.id for r in recs), pipe.fit(recs).decision_function(recs), strict=True))
     test = table.take(table.split == "test")
     np.testing.assert_allclose(test.score, [scores[i] for i in test.sample_id])
+    # another model under the same path is evaluated again, not resumed from the old scores
+    tiny_model(tmp_path / "cfg" / "tiny.onnx", n_out=3)
+    code, stdout, stderr = run(main, *args)
+    assert code == 0, stderr
+    again = read_scores(out / "scores" / "onnx:tiny.csv")
+    assert not np.allclose(again.score, table.score)
+    sha = hashlib.sha256((tmp_path / "cfg" / "tiny.onnx").read_bytes()).hexdigest()
+    assert json.loads((out / "comparison.json").read_text())["provenance"]["external_models"] == {
+        "onnx:tiny": sha
+    }
 
 
 BAD = {
