@@ -520,3 +520,15 @@ def test_export_refuses_what_is_not_a_saved_cnn(tmp_path):
         code, _, stderr = run(export_main, "--model", tmp_path / "models" / folder, "--out", out)
         assert code == 2 and message in stderr, stderr
     assert not out.parent.exists()
+
+
+def test_the_readme_example_is_a_valid_config(tmp_path):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    example = readme.split("# mymodels.toml\n")[1].split("```")[0]
+    (tmp_path / "models").mkdir()
+    tiny_model(tmp_path / "models" / "mymodel.onnx", hw=(80, 80), n_out=3)
+    (tmp_path / "mymodels.toml").write_text(example, encoding="utf-8")
+    cfg = load_config(tmp_path / "mymodels.toml", methods=["colour-lbp-svm", "onnx:mymodel"])
+    pipe = cfg.pipeline("onnx:mymodel")
+    assert (pipe["crop"].size, pipe["crop"].scale) == (80, 2.7)
+    assert pipe["clf"].get_params()["bonafide_index"] == 1
