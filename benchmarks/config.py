@@ -38,7 +38,7 @@ from classifiers.registry import EXTERNAL_PREFIX, METHODS, build_method, get_met
 
 DEFAULT_CONFIG = "default.toml"
 _TOP_KEYS = {"methods", "protocol", "crop", "params", "quick", "ablations", "onnx"}
-_PROTOCOL_KEYS = {"folds", "seed", "criterion", "dev_fraction", "n_boot"}
+_PROTOCOL_KEYS = {"folds", "seed", "criterion", "dev_fraction", "n_boot", "balance_datasets"}
 _CROP_KEYS = {"size", "scale", "mode", "detector"}
 _VARIANT_KEYS = {"label", "method", "params", "train_fraction", "seed_subset"}
 _ONNX_KEYS = {
@@ -96,6 +96,7 @@ class Config:
     criterion: str
     dev_fraction: float
     n_boot: int
+    balance_datasets: bool
     crop: dict[str, Any]
     params: dict[str, dict[str, Any]]
     ablations: dict[str, Ablation]
@@ -303,6 +304,12 @@ def _number(value: Any, kind: type, where: str, low: float, high: float) -> Any:
     return kind(value)
 
 
+def _flag(table: Mapping[str, Any], key: str, where: str) -> bool:
+    if not isinstance(table.get(key), bool):
+        raise ConfigError(f"{where} {key} must be true or false, got {table.get(key)!r}")
+    return table[key]
+
+
 def _build(cfg: Config, method: str, extra: Mapping[str, Any], where: str) -> None:
     """Build and validate `method` with its final parameters, or raise ConfigError at `where`."""
     try:
@@ -393,6 +400,7 @@ def load_config(path: Path | str | None = None, quick: bool = False, **overrides
             *DEV_FRACTION_RANGE,
         ),
         n_boot=_number(protocol["n_boot"], int, f"{where}: [protocol] n_boot", 1, 100_000),
+        balance_datasets=_flag(protocol, "balance_datasets", f"{where}: [protocol]"),
         crop=_tuples(dict(raw.get("crop", {}))),
         params=params,
         ablations={},

@@ -80,6 +80,7 @@ class Experiment:
     key: str  # names the data and folds: a state file made for other data is never reused
     command: str = "python -m benchmarks.run"
     cross_dataset: bool = False  # the test part is another dataset (never trained on)
+    sample_weight: np.ndarray | None = None  # per record (one total per dataset, say)
 
     def run(
         self, method: str, params: dict[str, Any] | None = None, label: str | None = None
@@ -120,6 +121,7 @@ class Experiment:
             progress=self.progress,
             n_boot=cfg.n_boot,
             seed=cfg.seed,
+            sample_weight=self.sample_weight,
         )
         state = {
             "key": key,

@@ -93,10 +93,14 @@ def _records_array(records: Sequence[Presentation]) -> np.ndarray:
 
 
 def fit_on(
-    estimator: BaseEstimator, X: np.ndarray, y: np.ndarray, dev: tuple[np.ndarray, np.ndarray]
+    estimator: BaseEstimator,
+    X: np.ndarray,
+    y: np.ndarray,
+    dev: tuple[np.ndarray, np.ndarray],
+    sample_weight: np.ndarray | None = None,
 ) -> BaseEstimator:
     """Fit a method on the records X with the dev records, its groups from `group_ids(X)`."""
-    return fit_method(estimator, X, y, groups=group_ids(X), dev=dev)
+    return fit_method(estimator, X, y, groups=group_ids(X), dev=dev, sample_weight=sample_weight)
 
 
 def _attack_scores(estimator: BaseEstimator, X: np.ndarray, where: str) -> np.ndarray:
@@ -149,11 +153,13 @@ def evaluate_method(
     groups: Sequence[object] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
+    sample_weight: np.ndarray | None = None,
 ) -> MethodResult:
     """Fit on train, score dev and test, threshold on dev, metrics on test, for every fold.
 
     `folds` are `benchmarks.splits.Fold`s (index, train, dev, test index arrays). `groups` are the
-    bootstrap units per record (default `benchmarks.splits.group_ids(records)`). With `out_dir`,
+    bootstrap units per record (default `benchmarks.splits.group_ids(records)`). `sample_weight`
+    (one per record) weights the training records of every fold. With `out_dir`,
     all folds' dev and test scores go to `<out_dir>/scores/<name>.csv`. A fold that fails raises
     `HarnessError` naming the method and the fold.
     """
@@ -179,7 +185,8 @@ def evaluate_method(
         train, dev = np.asarray(fold.train), np.asarray(fold.dev)
         start = time.perf_counter()
         try:
-            fit_on(est, X[train], y[train], (X[dev], y[dev]))
+            weights = None if sample_weight is None else sample_weight[train]
+            fit_on(est, X[train], y[train], (X[dev], y[dev]), weights)
         except Exception as e:
             raise HarnessError(f"{where}: fit failed: {type(e).__name__}: {e}") from e
         fit_seconds.append(time.perf_counter() - start)

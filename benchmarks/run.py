@@ -27,11 +27,11 @@ from benchmarks.datasets import LAYOUTS, check_dataset, load_dataset
 from benchmarks.datasets.demo import synthetic_demo
 from benchmarks.datasets.seed import load_seed600
 from benchmarks.deployment import save_models
-from benchmarks.experiment import Experiment, comparisons, digest
+from benchmarks.experiment import Experiment, digest
 from benchmarks.harness import MethodResult
-from benchmarks.provenance import provenance
-from benchmarks.report import write_comparison
-from benchmarks.splits import check_supports, cross_dataset_folds, make_folds
+from benchmarks.splits import check_supports, make_folds
+from benchmarks.transfer import Transfer, tag, write_results
+from benchmarks.transfer_report import write_leave_one_out, write_matrix
 from classifiers.registry import EXTERNAL_PREFIX, METHODS, build_method
 from features.faces import crop_dataset, face_found
 from features.records import ATTACK, BONAFIDE, LABEL_NAMES, Dataset, DatasetError
@@ -64,6 +64,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--train-data", type=Path, help="cross-dataset: train (and dev) on this dataset")
     p.add_argument("--test-data", type=Path, nargs="+", help="cross-dataset: test on these")
+    p.add_argument(
+        "--cross", nargs="+", metavar="DATASET", help="the cross-dataset matrix over these datasets"
+    )
+    p.add_argument(
+        "--leave-one-out",
+        nargs="+",
+        metavar="DATASET",
+        help="train on all but one of these datasets, test on that one, for each",
+    )
     p.add_argument("--save-models", action="store_true", help="store each fitted method")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--verbose", action="store_true", help="TensorFlow's own log lines too")
@@ -122,38 +131,6 @@ def _crop(dataset: Dataset, cfg: Config, args: argparse.Namespace) -> tuple[Data
     return dataset, {**stats.as_dict(), "face_found_by_class": by_class}
 
 
-def _compare(
-    exp: Experiment,
-    methods: Sequence[str],
-    dataset: Dataset,
-    crop_stats: dict,
-    started: str,
-    title: str,
-) -> list[MethodResult]:
-    results = []
-    for name in methods:
-        result = exp.run(name)
-        print(result.summary(), flush=True)
-        results.append(result)
-    pairs = comparisons(results, exp.config)
-    for c in pairs:
-        print(
-            f"{c['a']} vs {c['b']}: ACER difference {100 * c['difference']:+.2f} points "
-            f"[{100 * c['difference_ci'][0]:+.2f}, {100 * c['difference_ci'][1]:+.2f}]: "
-            f"{c['verdict']}"
-        )
-    write_comparison(
-        exp.out,
-        [r.to_dict() for r in results],
-        {r.name: r.scores for r in results},
-        pairs,
-        provenance(dataset, crop_stats, exp, started),
-        title=title,
-    )
-    print(f"wrote {exp.out / 'comparison.md'}")
-    return results
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -172,12 +149,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if (args.train_data is None) != (args.test_data is None):
         parser.error("--train-data and --test-data go together")
-    if args.train_data is not None and (args.data is not None or args.demo):
-        parser.error("--data/--demo cannot be combined with --train-data/--test-data")
     if args.demo and args.data is not None:
         parser.error("--demo and --data exclude each other")
-    if args.train_data is not None and args.ablation:
-        parser.error("--ablation runs on one dataset (--data or --demo), not with --train-data")
+    protocols = [
+        flag
+        for flag, used in (
+            ("--train-data", args.train_data is not None),
+            ("--cross", bool(args.cross)),
+            ("--leave-one-out", bool(args.leave_one_out)),
+            ("--data/--demo", args.data is not None or args.demo),
+        )
+        if used
+    ]
+    if len(protocols) > 1:
+        parser.error(f"{' and '.join(protocols)} exclude each other")
+    if args.cross and len(args.cross) < 2:
+        parser.error("--cross needs at least two datasets")
+    if args.leave_one_out and len(args.leave_one_out) < 3:
+        parser.error(
+            "--leave-one-out needs at least three datasets (two to train on, one held out)"
+        )
+    for flag, names in (("--cross", args.cross), ("--leave-one-out", args.leave_one_out)):
+        if names and len(set(map(str, names))) != len(names):
+            parser.error(f"{flag} lists a dataset twice: {' '.join(map(str, names))}")
+    if protocols and protocols[0] != "--data/--demo" and args.ablation:
+        parser.error(f"--ablation runs on one dataset (--data or --demo), not with {protocols[0]}")
     if args.jobs == 0 or args.jobs < -1:
         parser.error(f"--jobs must be a positive number or -1 (all cores), got {args.jobs}")
     try:
@@ -193,8 +189,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     try:
-        if args.train_data is not None:
-            _cross_dataset(args, cfg, started)
+        if args.cross:
+            _cross(args, cfg, started)
+        elif args.leave_one_out:
+            _leave_one_out(args, cfg, started)
+        elif args.train_data is not None:
+            _train_test(args, cfg, started)
         else:
             _in_dataset(args, cfg, ablations, started)
     except (DatasetError, ConfigError) as e:
@@ -231,65 +231,124 @@ def _in_dataset(args: argparse.Namespace, cfg: Config, ablations: list[str], sta
         args.command,
     )
     print(f"{dataset.name}: {len(dataset)} presentations, {len(folds)} fold(s) -> {out}")
-    _compare(
-        exp,
-        cfg.methods,
-        dataset,
-        crop_stats,
-        started,
-        f"Face liveness comparison on {dataset.name}",
-    )
+    results = []
+    for name in cfg.methods:
+        results.append(exp.run(name))
+        print(results[-1].summary(), flush=True)
+    title = f"Face liveness comparison on {dataset.name}"
+    write_results(out, results, cfg, dataset, crop_stats, exp, started, title, scores_written=True)
     run_ablations(exp, ablations, dataset)
     if args.save_models:
         save_models(exp, cfg.methods)
 
 
-def _cross_dataset(args: argparse.Namespace, cfg: Config, started: str) -> None:
-    train = _load(args.train_data, args)
-    check_dataset(train, min_per_class=2)
-    train, train_stats = _crop(train, cfg, args)
-    for test_path in args.test_data:
-        test = _load(test_path, args)
-        check_dataset(test)
-        test, test_stats = _crop(test, cfg, args)
-        records = train.records + test.records
-        folds = cross_dataset_folds(
-            train.records, test.records, seed=cfg.seed, dev_fraction=cfg.dev_fraction
-        )
-        out = Path("results") if args.out is None else args.out
-        if args.out is None or len(args.test_data) > 1:
-            out = out / f"{train.name}-to-{test.name}"
-        combined = Dataset(
-            f"{train.name}-to-{test.name}",
+def _prepared(arg: Path | str, args: argparse.Namespace, cfg: Config) -> tuple[Dataset, dict]:
+    """A dataset named or given by path, checked, cropped and tagged with its name."""
+    dataset = _load(_dataset_path(arg), args)
+    check_dataset(dataset, min_per_class=2)
+    dataset, stats = _crop(dataset, cfg, args)
+    return tag(dataset), stats
+
+
+def _dataset_path(arg: Path | str) -> Path | None:
+    """A path as given, or a name under $LIVENESS_DATA_HOME (None: seed600, found as usual)."""
+    path = Path(arg)
+    if path.exists():
+        return path
+    if str(arg) == "seed600":
+        return None
+    home = os.environ.get("LIVENESS_DATA_HOME")
+    if home and (Path(home) / str(arg)).exists():
+        return Path(home) / str(arg)
+    raise DatasetError(f"{arg}: no such dataset folder (nor under $LIVENESS_DATA_HOME)")
+
+
+def _write_cells(
+    transfer: Transfer,
+    judged: dict[str, list[MethodResult]],
+    cfg: Config,
+    stats: dict[str, dict],
+    base: Path,
+    started: str,
+    command: str,
+) -> dict[str, Path]:
+    """One comparison folder `<base>/<train>-to-<test>` per tested dataset."""
+    folders = {}
+    exp = transfer.experiment(cfg, False, command)
+    for test in ([transfer.train[0]] if transfer.own_test else []) + transfer.tests:
+        cell = Dataset(
+            f"{transfer.name}-to-{test.name}",
             test.root,
             "cross-dataset",
-            records,
-            train.skipped + test.skipped,
-            train.synthetic or test.synthetic,
+            [r for d in transfer.train for r in d.records] + test.records,
+            [s for d in transfer.train + [test] for s in d.skipped],
+            any(d.synthetic for d in transfer.train + [test]),
         )
-        exp = Experiment(
-            combined.name,
-            records,
-            folds,
-            out,
-            cfg,
-            not args.no_progress,
-            digest([combined.content_hash(), [(f.train, f.dev, f.test) for f in folds]]),
-            args.command,
-            cross_dataset=True,
-        )
-        print(f"train {train.name} ({len(train)}) -> test {test.name} ({len(test)}) -> {out}")
-        stats = {"train": train_stats, "test": test_stats}
-        _compare(
-            exp,
-            cfg.methods,
-            combined,
-            stats,
-            started,
-            f"Cross-dataset: train {train.name} -> test {test.name}",
-        )
-    if args.save_models:  # trained on the same train/dev part of A whatever B was
-        save_models(exp, cfg.methods)
+        crop = {"train": {d.name: stats[d.name] for d in transfer.train}, "test": stats[test.name]}
+        title = f"Cross-dataset: train {transfer.name} -> test {test.name}"
+        if test is transfer.train[0]:
+            title = f"In-dataset test part of {test.name} (the matrix's diagonal)"
+        folders[test.name] = base / cell.name
+        write_results(folders[test.name], judged[test.name], cfg, cell, crop, exp, started, title)
+    return folders
+
+
+def _train_test(args: argparse.Namespace, cfg: Config, started: str) -> None:
+    train, train_stats = _prepared(args.train_data, args, cfg)
+    tests = [_prepared(p, args, cfg) for p in args.test_data]
+    names = [train.name] + [t.name for t, _ in tests]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"a dataset is listed twice: {names}")
+    stats = {train.name: train_stats, **{t.name: s for t, s in tests}}
+    base = Path("results") if args.out is None else args.out
+    single = args.out is not None and len(tests) == 1
+    out = base if single else base / f"{train.name}-to-{'+'.join(t.name for t, _ in tests)}"
+    transfer = Transfer([train], [t for t, _ in tests], out)
+    judged = transfer.run(cfg, not args.no_progress, args.command)
+    if single:  # one test set: its comparison sits in --out itself, as it always has
+        (test,) = transfer.tests
+        cell = Dataset(f"{train.name}-to-{test.name}", test.root, "cross-dataset",
+                       train.records + test.records, train.skipped + test.skipped,
+                       train.synthetic or test.synthetic)  # fmt: skip
+        exp = transfer.experiment(cfg, False, args.command)
+        crop = {"train": train_stats, "test": stats[test.name]}
+        title = f"Cross-dataset: train {train.name} -> test {test.name}"
+        write_results(out, judged[test.name], cfg, cell, crop, exp, started, title)
+    else:
+        _write_cells(transfer, judged, cfg, stats, base, started, args.command)
+    if args.save_models:  # trained on the train/dev part of A whatever was tested
+        save_models(transfer.experiment(cfg, False, args.command), cfg.methods)
+
+
+def _cross(args: argparse.Namespace, cfg: Config, started: str) -> None:
+    prepared = [_prepared(p, args, cfg) for p in args.cross]
+    datasets = [d for d, _ in prepared]
+    stats = {d.name: s for d, s in prepared}
+    base = args.out or Path("results") / "cross-dataset"
+    cells: dict[tuple[str, str], list[MethodResult]] = {}
+    for train in datasets:
+        others = [d for d in datasets if d is not train]
+        transfer = Transfer([train], others, base / f"train-{train.name}", own_test=True)
+        judged = transfer.run(cfg, not args.no_progress, args.command)
+        _write_cells(transfer, judged, cfg, stats, base, started, args.command)
+        cells.update({(train.name, test): rows for test, rows in judged.items()})
+    write_matrix(base, [d.name for d in datasets], cells, cfg, args.command)
+
+
+def _leave_one_out(args: argparse.Namespace, cfg: Config, started: str) -> None:
+    prepared = [_prepared(p, args, cfg) for p in args.leave_one_out]
+    datasets = [d for d, _ in prepared]
+    stats = {d.name: s for d, s in prepared}
+    base = args.out or Path("results") / "cross-dataset" / "leave-one-out"
+    held: dict[str, list[MethodResult]] = {}
+    for test in datasets:
+        train = [d for d in datasets if d is not test]
+        out = base / f"without-{test.name}"
+        transfer = Transfer(train, [test], out, balance=cfg.balance_datasets)
+        judged = transfer.run(cfg, not args.no_progress, args.command)
+        _write_cells(transfer, judged, cfg, stats, base, started, args.command)
+        held[test.name] = judged[test.name]
+    write_leave_one_out(base, held, cfg, args.command)
 
 
 if __name__ == "__main__":

@@ -227,7 +227,7 @@ def _official_folds(
         raise DatasetError(
             f"the official split is not group-disjoint: {len(shared)} group(s) (subjects, videos "
             f"or duplicate files) appear in more than one of train/dev/test, e.g. "
-            f"{', '.join(sorted(shared)[:3])}; use protocol='kfold'"
+            f"{', '.join(sorted(shared)[:3])}"
         )
     idx = np.arange(len(recs))
     train, test = idx[split == "train"], idx[split == "test"]
@@ -295,34 +295,52 @@ def make_folds(
     return _kfold(labels, groups, k, seed, dev_fraction)
 
 
-def cross_dataset_folds(
-    train_records: Sequence[Presentation],
-    test_records: Sequence[Presentation],
+def transfer_fold(
+    train_sets: Sequence[Sequence[Presentation]],
+    test_sets: Sequence[Sequence[Presentation]],
     seed: int = 0,
     dev_fraction: float = 0.2,
-) -> list[Fold]:
-    """One fold for training on dataset A and testing on all of dataset B.
+    own_test_k: int | None = None,
+) -> Fold:
+    """The one fold of a transfer protocol: train on some datasets, test on others.
 
-    Indices refer to the concatenated list `train_records + test_records`: train and dev
-    (carved group-disjointly, ~dev_fraction) come from A, test is all of B. Records of A
-    whose content also occurs in B are left out of train and dev (with a warning).
+    Indices refer to the concatenation of `train_sets` then `test_sets`. Each dataset's group
+    ids are prefixed with its position, so two datasets never share a group. Train and dev are
+    carved group-disjointly (~dev_fraction) from all training datasets together; with
+    `own_test_k` the single training dataset keeps its own split instead (official, else fold 0
+    of `make_folds(k=own_test_k)`), whose test part is tested too. Training records whose
+    content (sha256) occurs in a test dataset are left out of train and dev (with a warning).
     """
     _check_fraction(dev_fraction)
-    a, b = _records(train_records), _records(test_records)
-    for name, part in (("training", a), ("test", b)):
-        if {r.label for r in part} != {0, 1}:
-            raise DatasetError(f"the {name} dataset must hold both classes")
-    labels = np.array([r.label for r in a + b], dtype=np.int64)
-    # B's ids are prefixed: the same subject name in two datasets is not the same person.
-    groups = np.concatenate([group_ids(a), "test:" + group_ids(b).astype(str)]).astype(object)
-    in_b = {r.sha256 for r in b}
-    keep = np.array([r.sha256 not in in_b for r in a], dtype=bool)
+    train = [_records(r) for r in train_sets]
+    tests = [_records(r) for r in test_sets]
+    if not train or not tests:
+        raise DatasetError("a transfer protocol needs at least one training and one test dataset")
+    for name, sets in (("training", train), ("test", tests)):
+        for part in sets:
+            if {r.label for r in part} != {0, 1}:
+                raise DatasetError(f"every {name} dataset must hold both classes")
+    a = [r for part in train for r in part]
+    everything = a + [r for part in tests for r in part]
+    labels = np.array([r.label for r in everything], dtype=np.int64)
+    groups = np.concatenate(
+        [f"{i}:" + group_ids(part).astype(str) for i, part in enumerate(train + tests)]
+    ).astype(object)
+    if own_test_k is not None:
+        if len(train) != 1:
+            raise DatasetError("a dataset's own split needs exactly one training dataset")
+        own = make_folds(a, k=own_test_k, seed=seed, dev_fraction=dev_fraction)[0]
+        tr, dv, own_test = own.train, own.dev, own.test
+    else:
+        tr, dv = _carve_dev(np.arange(len(a)), labels, groups, dev_fraction, seed)
+        own_test = np.array([], dtype=np.int64)
+    in_tests = {r.sha256 for part in tests for r in part}
+    keep = np.array([r.sha256 not in in_tests for r in a], dtype=bool)
     if not keep.all():
         warnings.warn(
-            f"{int((~keep).sum())} training record(s) also occur in the test dataset; "
+            f"{int((~keep).sum())} training record(s) also occur in a test dataset; "
             f"left out of train and dev",
             stacklevel=2,
         )
-    train, dev = _carve_dev(np.flatnonzero(keep), labels, groups, dev_fraction, seed)
-    test = np.arange(len(a), len(a) + len(b))
-    return [_check_fold(Fold(0, train, dev, test), labels, groups)]
+    test = np.concatenate([own_test, np.arange(len(a), len(everything))])
+    return _check_fold(Fold(0, tr[keep[tr]], dv[keep[dv]], test), labels, groups)

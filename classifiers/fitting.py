@@ -6,6 +6,9 @@ harness, the fusions and model saving:
 - ``groups`` (one group id per training record: subject, else video, else duplicate cluster)
   reach every step that requests them through scikit-learn's metadata routing
   (`TunedClassifier`'s inner cross-validation does), so no step inspects record types.
+- ``sample_weight`` (e.g. every dataset weighted equally when training on several) reaches the
+  steps that request it the same way; a method none of whose steps takes weights (the metadata
+  audit) is fitted unweighted.
 - ``dev`` goes to a final step whose `fit` takes a ``dev`` keyword (CNN early stopping,
   fusion): the steps before it are fitted on the training records and transform the dev records
   the same way, so the final step sees train and dev as the same kind of input. Other
@@ -30,8 +33,11 @@ def accepts_dev(estimator: BaseEstimator) -> bool:
     return "dev" in inspect.signature(estimator.fit).parameters
 
 
-def _consumes_groups(estimator: BaseEstimator) -> bool:
-    return bool(get_routing_for_object(estimator).consumes("fit", {"groups"}))
+def _routed(estimator: BaseEstimator, metadata: dict[str, Any]) -> dict[str, Any]:
+    """The given (non-None) metadata that `estimator` or one of its steps requests."""
+    given = {k: v for k, v in metadata.items() if v is not None}
+    wanted = get_routing_for_object(estimator).consumes("fit", set(given)) if given else set()
+    return {k: given[k] for k in wanted}
 
 
 def fit_method(
@@ -41,19 +47,19 @@ def fit_method(
     *,
     groups: Sequence | None = None,
     dev: tuple[Any, Sequence[int]] | None = None,
+    sample_weight: Sequence[float] | None = None,
 ) -> BaseEstimator:
     """Fit `pipe` on (X, y) as the module docstring says; returns `pipe`, fitted."""
     y = np.asarray(y)
     with config_context(enable_metadata_routing=True):
         steps = pipe.steps if isinstance(pipe, Pipeline) else [("", pipe)]
         last = steps[-1][1]
+        metadata = {"groups": groups, "sample_weight": sample_weight}
         if dev is None or not accepts_dev(last):
-            metadata = {"groups": groups} if groups is not None and _consumes_groups(pipe) else {}
-            return pipe.fit(X, y, **metadata)
+            return pipe.fit(X, y, **_routed(pipe, metadata))
         X_dev, y_dev = dev
         if len(steps) > 1:
             head = pipe[:-1]  # shares its step objects with `pipe`, so fitting it fits them
             X, X_dev = head.fit_transform(X, y), head.transform(X_dev)
-        metadata = {"groups": groups} if groups is not None and _consumes_groups(last) else {}
-        last.fit(X, y, dev=(X_dev, np.asarray(y_dev)), **metadata)
+        last.fit(X, y, dev=(X_dev, np.asarray(y_dev)), **_routed(last, metadata))
         return pipe

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from sklearn import config_context
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -67,7 +68,7 @@ class ScoreFusion(ClassifierMixin, BaseEstimator):
         self.method = method
         self.C = C
 
-    __metadata_request__fit = {"groups": True}  # noqa: RUF012 - passed on to the members
+    __metadata_request__fit = {"groups": True, "sample_weight": True}  # noqa: RUF012 - to members
 
     def _validate_params(self) -> None:
         """Raise ValueError naming a fusion parameter outside what it supports."""
@@ -82,6 +83,7 @@ class ScoreFusion(ClassifierMixin, BaseEstimator):
         y: Sequence[int],
         dev: tuple[Any, Sequence[int]] | None = None,
         groups: Sequence | None = None,
+        sample_weight: Sequence[float] | None = None,
     ) -> ScoreFusion:
         """Fit every base estimator on (X, y), then the fusion on their scores of `dev`."""
         self._validate_params()
@@ -93,7 +95,9 @@ class ScoreFusion(ClassifierMixin, BaseEstimator):
         X_dev, y_dev = _check_dev(dev, "ScoreFusion")
         self.estimators_ = []
         for name, est in self.estimators:
-            fitted = fit_method(clone(est), X, y, groups=groups, dev=(X_dev, y_dev))
+            fitted = fit_method(
+                clone(est), X, y, groups=groups, dev=(X_dev, y_dev), sample_weight=sample_weight
+            )
             self.estimators_.append((name, fitted))
         S = self.base_scores(X_dev)
         self.mean_ = S.mean(axis=0)
@@ -148,18 +152,27 @@ class DeepFeatureSVM(ClassifierMixin, BaseEstimator):
         self.cnn = cnn
         self.svm = svm
 
+    __metadata_request__fit = {"sample_weight": True}  # noqa: RUF012 - scikit-learn's declaration
+
     def fit(
-        self, X: Any, y: Sequence[int], dev: tuple[Any, Sequence[int]] | None = None
+        self,
+        X: Any,
+        y: Sequence[int],
+        dev: tuple[Any, Sequence[int]] | None = None,
+        sample_weight: Sequence[float] | None = None,
     ) -> DeepFeatureSVM:
+        """Train the CNN (dev for early stopping), then the SVM on its training embeddings."""
         if self.cnn is None:
             from classifiers.cnn.estimator import CNNClassifier  # TensorFlow only when needed
 
             self.cnn_ = CNNClassifier()
         else:
             self.cnn_ = clone(self.cnn)
-        self.cnn_.fit(X, y, dev=dev)
+        self.cnn_.fit(X, y, dev=dev, sample_weight=sample_weight)
         self.svm_ = clone(self.svm) if self.svm is not None else default_embedding_svm()
-        self.svm_.fit(self.cnn_.embed(X), np.asarray(y))
+        weighted = {} if sample_weight is None else {"svc__sample_weight": sample_weight}
+        with config_context(enable_metadata_routing=False):  # weights go by step name
+            self.svm_.fit(self.cnn_.embed(X), np.asarray(y), **weighted)
         self.classes_ = np.array([0, 1])
         return self
 

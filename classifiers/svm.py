@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from numbers import Real
 
 import numpy as np
+from sklearn import config_context
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.kernel_approximation import AdditiveChi2Sampler
 from sklearn.linear_model import LogisticRegression
@@ -164,7 +165,7 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
     without search) and `classifier_`.
     """
 
-    __metadata_request__fit = {"groups": True}  # noqa: RUF012 - scikit-learn's declaration
+    __metadata_request__fit = {"groups": True, "sample_weight": True}  # noqa: RUF012
 
     def __sklearn_tags__(self):  # noqa: ANN204 - sklearn's Tags type
         tags = super().__sklearn_tags__()
@@ -234,9 +235,23 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         return grid
 
     def fit(
-        self, X: np.ndarray, y: Sequence[int], groups: Sequence | None = None
+        self,
+        X: np.ndarray,
+        y: Sequence[int],
+        groups: Sequence | None = None,
+        sample_weight: Sequence[float] | None = None,
     ) -> TunedClassifier:
-        """Tune on (X, y) with inner CV that keeps each of `groups` on one side, then refit."""
+        """Tune on (X, y) with inner CV that keeps each of `groups` on one side, then refit.
+
+        `sample_weight` weights the training samples of every candidate fit (inner-CV scoring
+        stays unweighted).
+        """
+        with config_context(enable_metadata_routing=False):  # weights go by step name below
+            return self._fit(X, y, groups, sample_weight)
+
+    def _fit(
+        self, X: np.ndarray, y: Sequence[int], groups: Sequence | None, weights: Sequence | None
+    ) -> TunedClassifier:
         self._validate_params()
         F, y = validate_data(self, X, y, dtype=np.float64)
         kind = type_of_target(y, input_name="y", raise_unknown=True)
@@ -253,11 +268,12 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
                 f"{self.norm!r}: histogram features are non-negative; use norm=None"
             )
         groups = np.arange(len(y)) if groups is None else np.asarray(groups)
+        weighted = {} if weights is None else {"clf__sample_weight": np.asarray(weights, float)}
         candidates = self._candidates(F)
         n_candidates = sum(len(c["clf"]) for c in candidates)
         if n_candidates == 1:
             self.classifier_ = candidates[0]["pipe"].set_params(clf=candidates[0]["clf"][0])
-            self.classifier_.fit(F, y)
+            self.classifier_.fit(F, y, **weighted)
             self.best_params_ = {"clf": self.classifier_[-1]}
             self.best_score_ = None
             self.cv_results_ = None
@@ -276,12 +292,12 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
                 refit=False,
                 error_score="raise",
             )
-            search.fit(F, y, groups=groups)
+            search.fit(F, y, groups=groups, **weighted)
             results.append(search.cv_results_)
             if best is None or search.best_score_ > best[0]:
                 best = (search.best_score_, cand["pipe"], search.best_params_)
         self.best_score_, pipe, self.best_params_ = best
-        self.classifier_ = clone(pipe).set_params(**self.best_params_).fit(F, y)
+        self.classifier_ = clone(pipe).set_params(**self.best_params_).fit(F, y, **weighted)
         self.cv_results_ = results
         return self
 

@@ -44,7 +44,7 @@ def test_high_frequency_ratios_drop_with_blur():
     rng = np.random.default_rng(0)
     sharp = rng.integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
     blurred = cv2.GaussianBlur(sharp[0], (0, 0), 2.0)[None]
-    ext = FourierSpectrum(hf_cutoffs=(0.25, 0.5), cache=False)
+    ext = FourierSpectrum(hf_cutoffs=(0.25, 0.5), dog_sigmas=(), cache=False)
     a, b = ext.fit_transform(sharp)[0], ext.transform(blurred)[0]
     assert np.all(b[-2:] < a[-2:] / 2)
     assert 0 < a[-1] < a[-2] < 1  # the share above 0.5 is part of the share above 0.25

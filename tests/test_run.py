@@ -562,3 +562,23 @@ def test_cross_dataset_reports_each_test_set_under_the_out_dir(
     names = {load_dataset(p).name for p in (nuaa_subset_dir, demo_root)}
     titles = {t for t in docs if any(n in t for n in names)}
     assert len(titles) == 2, f"a second --test-data overwrote the first: {sorted(docs)}"
+
+
+def test_a_cached_rerun_decodes_and_detects_nothing(tmp_path, seed_subset_dir, monkeypatch):
+    """With the caches warm, a re-run reads crops and features from disk only."""
+    out, cfg = tmp_path / "out", fast_config(tmp_path)
+    argv = ["--data", seed_subset_dir, "--methods", "lbp-lr", "--folds", 2, "--out", out,
+            "--no-progress", "--config", cfg]  # fmt: skip
+    first = run_cli(*argv)
+    assert first.code == 0, first.err
+    import features.faces
+
+    features.faces.clear_memo()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("decoded or detected again")
+
+    monkeypatch.setattr(features.faces, "_decode", refuse)
+    monkeypatch.setattr(features.faces, "detect_face", refuse)
+    second = run_cli(*argv)
+    assert second.code == 0, second.err

@@ -13,10 +13,10 @@ from benchmarks.datasets import load_dataset
 from benchmarks.splits import (
     Fold,
     check_supports,
-    cross_dataset_folds,
     duplicate_clusters,
     group_ids,
     make_folds,
+    transfer_fold,
 )
 from features.records import ATTACK, BONAFIDE, DatasetError, Presentation
 
@@ -196,7 +196,7 @@ def test_check_supports_refuses_with_counts():
 
 def test_cross_dataset_fold_trains_on_a_and_tests_on_all_of_b(seed600, nuaa):
     a = seed600[:40] + seed600[300:340]
-    (fold,) = cross_dataset_folds(a, nuaa, seed=0)
+    fold = transfer_fold([a], [nuaa], seed=0)
     np.testing.assert_array_equal(fold.test, np.arange(80, 80 + len(nuaa)))
     assert np.all(np.concatenate([fold.train, fold.dev]) < 80)
     assert len(fold.train) + len(fold.dev) == 80
@@ -205,10 +205,24 @@ def test_cross_dataset_fold_trains_on_a_and_tests_on_all_of_b(seed600, nuaa):
     # A training file that also occurs in the test set is left out of train and dev.
     b = nuaa[:10] + [a[0]] + nuaa[-10:]
     with pytest.warns(UserWarning, match="1 training record"):
-        (fold,) = cross_dataset_folds(a, b)
+        fold = transfer_fold([a], [b])
     assert 0 not in fold.train and 0 not in fold.dev
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert cross_dataset_folds(a, nuaa, seed=0) == cross_dataset_folds(a, nuaa, seed=0)
+        assert transfer_fold([a], [nuaa], seed=0) == transfer_fold([a], [nuaa], seed=0)
     with pytest.raises(DatasetError, match="test dataset must hold both classes"):
-        cross_dataset_folds(a, nuaa[:5])
+        transfer_fold([a], [nuaa[:5]])
+
+
+def test_transfer_fold_over_several_datasets_and_with_the_trainings_own_split(seed600, nuaa):
+    a, b = seed600[:40] + seed600[300:340], nuaa[:30] + nuaa[-30:]
+    c = nuaa[100:120] + nuaa[-120:-100]
+    fold = transfer_fold([a, b], [c], seed=0)  # leave-one-out shape: train on A and B
+    np.testing.assert_array_equal(fold.test, np.arange(140, 180))
+    trained = np.concatenate([fold.train, fold.dev])
+    assert (trained < 80).any() and (trained >= 80).any() and (trained < 140).all()
+    assert_leak_free([fold], a + b + c)
+    own = transfer_fold([a], [b], seed=0, own_test_k=5)  # the matrix's shape: A's own test part
+    (first,) = make_folds(a, k=5, seed=0)[:1]
+    np.testing.assert_array_equal(own.train, first.train)
+    np.testing.assert_array_equal(own.test, np.concatenate([first.test, np.arange(80, 140)]))

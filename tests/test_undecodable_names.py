@@ -25,8 +25,8 @@ CONFIG = """
 n_boot = 50
 
 [params.lbp-lr]
-C = [1.0]
-inner_splits = 2
+clf__C = [1.0]
+clf__inner_splits = 2
 """
 
 

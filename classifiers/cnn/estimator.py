@@ -131,24 +131,39 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         return y.astype("int64")
 
     # ------------------------------------------------------------------ training
+    __metadata_request__fit = {"sample_weight": True}  # noqa: RUF012 - scikit-learn's declaration
+
     def fit(
-        self, X: Any, y: Sequence[int], dev: tuple[Any, Sequence[int]] | None = None
+        self,
+        X: Any,
+        y: Sequence[int],
+        dev: tuple[Any, Sequence[int]] | None = None,
+        sample_weight: Sequence[float] | None = None,
     ) -> CNNClassifier:
-        """Train on (X, y); `dev=(X_dev, y_dev)` drives early stopping and the LR schedule."""
+        """Train on (X, y); `dev=(X_dev, y_dev)` drives early stopping and the LR schedule.
+
+        `sample_weight` multiplies the class weights of the training samples.
+        """
         self._validate_params()
         images = self._images(X)
         y = self._labels(y, len(images), "training labels")
+        weights = compute_sample_weight(self.class_weight, y) if self.class_weight else None
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=float)
+            if sample_weight.shape != y.shape or not np.all(np.isfinite(sample_weight)):
+                raise ValueError(f"sample_weight must hold {len(y)} finite numbers")
+            weights = sample_weight if weights is None else weights * sample_weight
         if len(np.unique(y)) < 2:
             raise ValueError("training labels hold one class only; a PAD classifier needs both")
         dev_images = dev_y = None
         if dev is not None:
             dev_images = self._images(dev[0], images.shape[1])
             dev_y = self._labels(dev[1], len(dev_images), "development labels")
-        cached = self._fit_path(images, y, dev_images, dev_y) if self.fit_cache else None
+        cached = self._fit_path(images, y, weights, dev_images, dev_y) if self.fit_cache else None
         model, history = _load_fit(cached) if cached is not None else (None, None)
         self.reused_fit_ = model is not None
         if model is None:
-            model, history = self._train(images, y, dev_images, dev_y)
+            model, history = self._train(images, y, weights, dev_images, dev_y)
             if cached is not None:
                 _save_fit(cached, model, history)
         monitor = "val_loss" if dev is not None else "loss"
@@ -175,6 +190,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self,
         images: np.ndarray,
         y: np.ndarray,
+        weights: np.ndarray | None,
         dev_images: np.ndarray | None,
         dev_y: np.ndarray | None,
     ) -> tuple[keras.Model, dict[str, list[float]]]:
@@ -205,7 +221,6 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                     monitor, patience=self.patience, restore_best_weights=True
                 )
             )
-        weights = compute_sample_weight(self.class_weight, y) if self.class_weight else None
         augmentation = seed_augmentation(self.seed) if self.augment else None
         train_ds = image_dataset(
             images, y, weights, self.batch_size, shuffle_seed=self.seed, augmentation=augmentation
@@ -232,11 +247,18 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ scoring
     def _run(self, net: keras.Model, X: Any) -> np.ndarray:
-        from classifiers.cnn.training import image_dataset
+        """`net` on the crops of X, called directly in batches of 256.
 
+        A direct call, not `Model.predict`: predict builds a tf.function per model, and a
+        benchmark that trains one model per fold retraces it every time (TensorFlow warns).
+        """
         check_is_fitted(self, "model_")
         images = self._images(X, self.model_.input_shape[1])
-        return np.asarray(net.predict(image_dataset(images, batch_size=256), verbose=0))
+        out = [
+            np.asarray(net(images[i : i + 256].astype(np.float32) / 255.0, training=False))
+            for i in range(0, len(images), 256)
+        ]
+        return np.concatenate(out) if out else np.empty((0, net.output_shape[-1]), np.float32)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Attack scores: the logit of P(attack), shape (N,) float64."""

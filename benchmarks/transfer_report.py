@@ -1,0 +1,212 @@
+"""Summary tables of the transfer protocols: the cross-dataset matrix and leave one dataset out.
+
+Each cell's full comparison (tables, plots, score files) is written by `benchmarks.transfer`;
+these are the views across cells, re-derived from the same results:
+
+- `matrix.{md,json}` and `matrix_<method>.png`: per method, rows = trained on, columns = tested
+  on (the diagonal is the training dataset's own test part), HTER at the threshold fixed on the
+  training dataset's dev set, EER and AUC; and one summary ranking the methods by their mean
+  off-diagonal HTER (how well they transfer), the mean in-dataset HTER beside it.
+- `leave_one_out.{md,json}`: rows = methods, columns = held-out datasets (ACER at the training
+  union's dev threshold, AUC), the mean in the last column, ranked by it; and, on each held-out
+  set, paired bootstrap comparisons of the best method (by that mean) against every other.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks.config import Config  # noqa: E402
+from benchmarks.harness import MethodResult, paired_comparison  # noqa: E402
+from features.files import atomic_write  # noqa: E402
+
+MATRIX_METRICS = ("hter", "eer", "auc")
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None or not np.isfinite(v) else f"{100 * v:.2f}"
+
+
+def _num(v: float | None) -> float:
+    return np.nan if v is None else float(v)
+
+
+def _heatmap(path: Path, method: str, names: Sequence[str], hter: np.ndarray) -> None:
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(names), 1.2 + 1.1 * len(names)))
+    im = ax.imshow(100 * hter, cmap="viridis_r", vmin=0, vmax=50)
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("tested on")
+    ax.set_ylabel("trained on")
+    for i in range(len(names)):
+        for j in range(len(names)):
+            if np.isfinite(hter[i, j]):
+                ax.text(j, i, f"{100 * hter[i, j]:.1f}", ha="center", va="center", color="w")
+    ax.set_title(f"{method}: HTER (%) at the training set's dev threshold")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_matrix(
+    out: Path,
+    names: Sequence[str],
+    cells: Mapping[tuple[str, str], Sequence[MethodResult]],
+    cfg: Config,
+    command: str,
+) -> Path:
+    """matrix.md / matrix.json / matrix_<method>.png under `out`; returns matrix.md."""
+    methods = [r.name for r in cells[(names[0], names[0])]]
+    families = {r.name: r.family for r in cells[(names[0], names[0])]}
+    grid = {
+        (m, metric): np.full((len(names), len(names)), np.nan)
+        for m in methods
+        for metric in MATRIX_METRICS
+    }
+    for (a, b), rows in cells.items():
+        for r in rows:
+            for metric in MATRIX_METRICS:
+                grid[(r.name, metric)][names.index(a), names.index(b)] = _num(r.metrics.get(metric))
+    off = ~np.eye(len(names), dtype=bool)
+    summary = []
+    for m in methods:
+        hter = grid[(m, "hter")]
+        summary.append(
+            {
+                "method": m,
+                "family": families[m],
+                "mean_off_diagonal_hter": float(np.nanmean(hter[off])),
+                "mean_in_dataset_hter": float(np.nanmean(np.diag(hter))),
+                "mean_off_diagonal_auc": float(np.nanmean(grid[(m, "auc")][off])),
+            }
+        )
+    summary.sort(key=lambda s: (s["family"] == "audit", s["mean_off_diagonal_hter"]))
+    lines = [
+        "# Cross-dataset matrix",
+        "",
+        f"Command: `{command}`. Each method is fitted once per training dataset (rows) and its "
+        "threshold fixed on that dataset's dev set (criterion "
+        f"`{cfg.criterion}`); columns are the test sets, the diagonal is the training dataset's "
+        "own test part. HTER = (pooled APCER + BPCER) / 2 at that threshold, frame level.",
+        "",
+        "## Summary: how well each method transfers (ranked by mean off-diagonal HTER)",
+        "",
+        "| Rank | Method | Family | mean off-diagonal HTER (%) | mean in-dataset HTER (%) "
+        "| mean off-diagonal AUC |",
+        "|---|---|---|--:|--:|--:|",
+    ]
+    rank = 0
+    for s in summary:
+        audit = s["family"] == "audit"
+        rank += 0 if audit else 1
+        lines.append(
+            f"| {'audit' if audit else rank} | {s['method']} | {s['family']} | "
+            f"{_pct(s['mean_off_diagonal_hter'])} | {_pct(s['mean_in_dataset_hter'])} | "
+            f"{s['mean_off_diagonal_auc']:.4f} |"
+        )
+    for m in methods:
+        lines += ["", f"## {m}", ""]
+        header = "| trained on \\ tested on | " + " | ".join(names) + " |"
+        lines += [header, "|---|" + "--:|" * len(names)]
+        for i, a in enumerate(names):
+            cellstr = [
+                f"{_pct(grid[(m, 'hter')][i, j])} (EER {_pct(grid[(m, 'eer')][i, j])}, "
+                f"AUC {grid[(m, 'auc')][i, j]:.3f})"
+                for j in range(len(names))
+            ]
+            lines.append(f"| {a} | " + " | ".join(cellstr) + " |")
+        lines.append("")
+        lines.append("HTER % (EER %, AUC) per cell.")
+        _heatmap(out / f"matrix_{m}.png", m, names, grid[(m, "hter")])
+    doc = {
+        "datasets": list(names),
+        "criterion": cfg.criterion,
+        "command": command,
+        "summary": summary,
+        "matrices": {
+            m: {metric: grid[(m, metric)].tolist() for metric in MATRIX_METRICS} for m in methods
+        },
+    }
+    atomic_write(out / "matrix.json", json.dumps(doc, indent=2, allow_nan=True))
+    return atomic_write(out / "matrix.md", "\n".join(lines) + "\n")
+
+
+def write_leave_one_out(
+    out: Path, held: Mapping[str, Sequence[MethodResult]], cfg: Config, command: str
+) -> Path:
+    """leave_one_out.md / .json under `out`; returns the .md path."""
+    names = list(held)
+    methods = [r.name for r in held[names[0]]]
+    by = {(d, r.name): r for d, rows in held.items() for r in rows}
+    families = {r.name: r.family for r in held[names[0]]}
+    rows = []
+    for m in methods:
+        acer = [_num(by[(d, m)].metrics.get("acer")) for d in names]
+        auc = [_num(by[(d, m)].metrics.get("auc")) for d in names]
+        rows.append(
+            {
+                "method": m,
+                "family": families[m],
+                "acer": dict(zip(names, acer, strict=True)),
+                "auc": dict(zip(names, auc, strict=True)),
+                "mean_acer": float(np.nanmean(acer)),
+                "mean_auc": float(np.nanmean(auc)),
+            }
+        )
+    rows.sort(key=lambda r: (r["family"] == "audit", r["mean_acer"]))
+    best = rows[0]["method"]
+    paired = []
+    for d in names:
+        for r in rows[1:]:
+            if r["family"] == "audit":
+                continue
+            c = paired_comparison(by[(d, best)], by[(d, r["method"])], cfg.n_boot, cfg.seed)
+            paired.append({"held_out": d, **c.to_dict()})
+    lines = [
+        "# Leave one dataset out",
+        "",
+        f"Command: `{command}`. For each column, every method is trained on the union of the "
+        "other datasets (dev carved group-disjointly from the union"
+        + (", every dataset carrying the same total sample weight" if cfg.balance_datasets else "")
+        + f"; threshold criterion `{cfg.criterion}` on that dev set) and tested on the held-out "
+        "dataset. ACER % (AUC), frame level.",
+        "",
+        "| Rank | Method | Family | " + " | ".join(f"held out: {d}" for d in names) + " | mean |",
+        "|---|---|---|" + "--:|" * (len(names) + 1),
+    ]
+    rank = 0
+    for r in rows:
+        audit = r["family"] == "audit"
+        rank += 0 if audit else 1
+        cells = [f"{_pct(r['acer'][d])} ({r['auc'][d]:.3f})" for d in names]
+        lines.append(
+            f"| {'audit' if audit else rank} | {r['method']} | {r['family']} | "
+            + " | ".join(cells)
+            + f" | {_pct(r['mean_acer'])} ({r['mean_auc']:.3f}) |"
+        )
+    lines += [
+        "",
+        f"## Paired comparisons: {best} (best mean ACER) against each other method",
+        "",
+        "| held out | other method | ACER difference (points) [95% CI] | verdict |",
+        "|---|---|--:|---|",
+    ]
+    for c in paired:
+        lo, hi = c["difference_ci"]
+        lines.append(
+            f"| {c['held_out']} | {c['b']} | {100 * c['difference']:+.2f} "
+            f"[{100 * lo:+.2f}, {100 * hi:+.2f}] | {c['verdict']} |"
+        )
+    doc = {"held_out": names, "command": command, "rows": rows, "comparisons": paired}
+    atomic_write(out / "leave_one_out.json", json.dumps(doc, indent=2, allow_nan=True))
+    return atomic_write(out / "leave_one_out.md", "\n".join(lines) + "\n")

@@ -1,0 +1,191 @@
+"""The transfer protocols on small real subsets: each method fitted once per training set, every
+test set judged at the training set's dev threshold, the matrix, leave-one-out, video level."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import benchmarks.harness
+from benchmarks.run import main
+from benchmarks.scores import read_scores
+from benchmarks.transfer import dataset_weights, tag
+from features.records import Dataset, Presentation
+
+FAST = """
+[protocol]
+n_boot = 50
+folds = 3
+[params.lbp-lr]
+clf__C = [1.0]
+clf__inner_splits = 2
+"""
+METHODS = ("metadata-audit", "lbp-lr")
+
+
+@pytest.fixture(scope="module")
+def replay_subset(replay_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Replay-Attack's official tree with a few of its real video folders (symlinks)."""
+    source = replay_dir
+    root = tmp_path_factory.mktemp("replay") / "replay-mini"
+    for split in ("train", "devel", "test"):
+        real = sorted((source / split / "real").iterdir())[:4]
+        (root / split / "real").mkdir(parents=True)
+        for v in real:
+            (root / split / "real" / v.name).symlink_to(v)
+        for support in ("fixed", "hand"):
+            folder = root / split / "attack" / support
+            folder.mkdir(parents=True)
+            for v in sorted((source / split / "attack" / support).iterdir())[::40][:3]:
+                (folder / v.name).symlink_to(v)
+    return root
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cfg") / "fast.toml"
+    path.write_text(FAST)
+    return path
+
+
+def run(*argv: object) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as e:  # argparse refusals
+            code = e.code
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def fits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the fits of every method (one per call of the harness's fit_on)."""
+    calls: list[int] = []
+    real = benchmarks.harness.fit_on
+
+    def counting(estimator, X, *args, **kwargs):
+        calls.append(len(X))
+        return real(estimator, X, *args, **kwargs)
+
+    monkeypatch.setattr(benchmarks.harness, "fit_on", counting)
+    return calls
+
+
+def test_train_once_scores_every_test_set(tmp_path, seed_subset_dir, nuaa_subset_dir,
+                                          replay_subset, config, fits):  # fmt: skip
+    out = tmp_path / "out"
+    code, _, err = run("--train-data", seed_subset_dir, "--test-data", nuaa_subset_dir,
+                       replay_subset, "--methods", *METHODS, "--config", config, "--out", out,
+                       "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert len(fits) == len(METHODS)  # one fit per method, not one per test set
+    for name in ("nuaa-subset", "replay-mini"):
+        doc = json.loads((out / f"seed600-subset-to-{name}" / "comparison.json").read_text())
+        assert [m["name"] for m in doc["methods"]] == ["lbp-lr", "metadata-audit"]
+    # both test sets were judged at the one dev threshold of the one fit
+    thresholds = {
+        json.loads((out / f"seed600-subset-to-{n}" / "comparison.json").read_text())["methods"][0][
+            "threshold"
+        ]
+        for n in ("nuaa-subset", "replay-mini")
+    }
+    assert len(thresholds) == 1
+
+
+def test_cross_matrix(tmp_path, seed_subset_dir, nuaa_subset_dir, config, fits):
+    out = tmp_path / "cross"
+    code, stdout, err = run("--cross", seed_subset_dir, nuaa_subset_dir, "--methods", *METHODS,
+                            "--config", config, "--out", out, "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert len(fits) == 2 * len(METHODS)  # once per method and training dataset
+    names = ["seed600-subset", "nuaa-subset"]
+    matrix = json.loads((out / "matrix.json").read_text())
+    assert matrix["datasets"] == names
+    for m in METHODS:
+        assert np.isfinite(np.array(matrix["matrices"][m]["hter"])).all()
+        assert (out / f"matrix_{m}.png").stat().st_size > 1000
+    # a cell is a full comparison: its score file holds the training set's dev rows and the
+    # test dataset's rows, and `python -m benchmarks.evaluate` can re-read it
+    cell = read_scores(out / "seed600-subset-to-nuaa-subset" / "scores" / "lbp-lr.csv")
+    test_ids = cell.sample_id[cell.split == "test"].astype(str)
+    assert len(test_ids) == 20 and all(i.startswith("nuaa-subset/") for i in test_ids)
+    assert all(i.startswith("seed600-subset/") for i in cell.sample_id[cell.split == "dev"])
+    # the diagonal is the training dataset's own test part, never its training rows
+    diagonal = read_scores(out / "seed600-subset-to-seed600-subset" / "scores" / "lbp-lr.csv")
+    fitted = read_scores(out / "train-seed600-subset" / "scores" / "lbp-lr.csv")
+    own_test = fitted.sample_id[(fitted.split == "test")].astype(str)
+    assert set(diagonal.sample_id[diagonal.split == "test"]) <= set(own_test)
+    assert "Summary: how well each method transfers" in (out / "matrix.md").read_text()
+
+
+def test_leave_one_out_trains_on_the_others_with_balanced_weights(
+    tmp_path, seed_subset_dir, nuaa_subset_dir, replay_subset, config, fits
+):
+    out = tmp_path / "loo"
+    code, _, err = run("--leave-one-out", seed_subset_dir, nuaa_subset_dir, replay_subset,
+                       "--methods", *METHODS, "--config", config, "--out", out,
+                       "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert len(fits) == 3 * len(METHODS)
+    doc = json.loads((out / "leave_one_out.json").read_text())
+    assert doc["held_out"] == ["seed600-subset", "nuaa-subset", "replay-mini"]
+    assert {r["method"] for r in doc["rows"]} == set(METHODS)
+    # trained on seed600 + nuaa, tested on all of replay-mini and nothing else
+    cell = read_scores(out / "seed600-subset+nuaa-subset-to-replay-mini" / "scores" / "lbp-lr.csv")
+    assert {i.split("/")[0] for i in cell.sample_id[cell.split == "test"]} == {"replay-mini"}
+    assert {i.split("/")[0] for i in cell.sample_id[cell.split == "dev"]} <= {
+        "seed600-subset",
+        "nuaa-subset",
+    }
+
+
+def test_dataset_weights_give_every_dataset_the_same_total():
+    def records(name: str, n: int) -> Dataset:
+        recs = [Presentation(f"{i}", Path(f"/x/{i}"), i % 2, f"{name}{i}") for i in range(n)]
+        return tag(Dataset(name, Path("/x"), "folders", recs))
+
+    recs = records("a", 30).records + records("b", 90).records
+    w = dataset_weights(recs)
+    assert w[:30].sum() == pytest.approx(w[30:].sum()) and w.mean() == pytest.approx(1.0)
+    assert recs[0].id == "a/0" and recs[30].id == "b/0"  # tagged: no shared sample ids
+
+
+def test_replay_attack_gets_frame_and_video_level_tables(tmp_path, replay_subset, config):
+    out = tmp_path / "replay"
+    code, _, err = run("--data", replay_subset, "--methods", *METHODS, "--config", config,
+                       "--out", out, "--no-progress")  # fmt: skip
+    assert code == 0, err
+    frames = json.loads((out / "comparison.json").read_text())
+    videos = json.loads((out / "video" / "comparison.json").read_text())
+    assert "video level" in videos["provenance"]["level"]
+    n_frames = frames["methods"][0]["n_bonafide"] + frames["methods"][0]["n_attack"]
+    n_videos = videos["methods"][0]["n_bonafide"] + videos["methods"][0]["n_attack"]
+    assert n_frames == 5 * n_videos == 5 * 10  # the official test part: 4 real + 6 attack videos
+    video_scores = read_scores(out / "video" / "scores" / "lbp-lr.csv")
+    assert len(set(video_scores.sample_id[video_scores.split == "test"])) == 10
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--cross", "{a}"], "at least two"),
+        (["--leave-one-out", "{a}", "{b}"], "at least three"),
+        (["--cross", "{a}", "{a}"], "twice"),
+        (["--cross", "{a}", "{b}", "--data", "{a}"], "exclude each other"),
+        (["--cross", "{a}", "/nonexistent/data"], "no such dataset"),
+    ],
+)
+def test_bad_protocol_requests_fail_before_any_work(
+    tmp_path, seed_subset_dir, nuaa_subset_dir, config, argv, message
+):
+    out = tmp_path / "out"
+    args = [a.format(a=seed_subset_dir, b=nuaa_subset_dir) for a in argv]
+    code, _, err = run(*args, "--methods", *METHODS, "--config", config, "--out", out)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not out.exists()
