@@ -19,7 +19,7 @@ from benchmarks.evaluate import SCALARS
 from benchmarks.plots import AUDIT_FAMILY
 from benchmarks.scores import ScoreTable
 
-FAMILIES = ("handcrafted", "cnn", "hybrid", AUDIT_FAMILY)
+FAMILIES = ("handcrafted", "cnn", "hybrid", "external", AUDIT_FAMILY)
 AUDIT_MARGIN = 0.05  # 5 percentage points
 RATE_KEYS = tuple(k for k in SCALARS if k != "auc")  # the error rates (AUC is not one)
 COMPARISON_KEYS = ("a", "b", "difference", "difference_ci", "verdict")

@@ -11,6 +11,12 @@ NAME` lists them): ``[params.lbp-svm]`` ``features__P = 16``, ``clf__C = [1.0, 1
 ``crop__detector = "thorough"``. ``[crop]`` sets the crop step of every method
 (``size = 128`` means ``crop__size = 128`` wherever a pipeline has a crop step), under its
 own ``[params]``. TOML arrays become tuples.
+
+An external ONNX model is the method ``onnx:<name>``, specified by an ``[onnx.<name>]`` table:
+`ONNXClassifier`'s parameters (``model_path``, relative to the config file's folder,
+``input_size``, ``layout``, ...) and its crop (``crop_size``, default the model's input size,
+``crop_scale``, ``crop_mode``, ``detector``). Every such table is built, validated and fitted
+(which opens the model file and checks the spec against it) before any work.
 """
 
 from __future__ import annotations
@@ -28,13 +34,33 @@ from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
 from benchmarks.metrics import parse_criterion
-from classifiers.registry import METHODS, build_method
+from classifiers.registry import EXTERNAL_PREFIX, METHODS, build_method, get_method
 
 DEFAULT_CONFIG = "default.toml"
-_TOP_KEYS = {"methods", "protocol", "crop", "params", "quick", "ablations"}
+_TOP_KEYS = {"methods", "protocol", "crop", "params", "quick", "ablations", "onnx"}
 _PROTOCOL_KEYS = {"folds", "seed", "criterion", "dev_fraction", "n_boot", "balance_datasets"}
 _CROP_KEYS = {"size", "scale", "mode", "detector"}
 _VARIANT_KEYS = {"label", "method", "params", "train_fraction", "seed_subset"}
+_ONNX_KEYS = {
+    "model_path",
+    "input_size",
+    "layout",
+    "channel_order",
+    "scale",
+    "mean",
+    "std",
+    "output",
+    "attack_index",
+    "bonafide_index",
+    "input_name",
+    "output_name",
+}
+_ONNX_CROP_KEYS = {
+    "crop_size": "size",
+    "crop_scale": "scale",
+    "crop_mode": "mode",
+    "detector": "detector",
+}
 MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are 32-bit
 DEV_FRACTION_RANGE = (0.05, 0.5)  # dev must leave most of each training part for training
 
@@ -172,10 +198,72 @@ def _method_list(value: Any, where: str) -> tuple[str, ...]:
     twice = sorted({m for m in value if value.count(m) > 1})
     if twice:
         raise ConfigError(f"{where}: methods lists {twice} more than once")
-    unknown = [m for m in value if m not in METHODS]
+    unknown = [m for m in value if not _known(m)]
     if unknown:
-        raise ConfigError(f"{where}: unknown method(s) {unknown}; known: {', '.join(METHODS)}")
+        raise ConfigError(
+            f"{where}: unknown method(s) {unknown}; known: {', '.join(METHODS)}, "
+            f"{EXTERNAL_PREFIX}<name>"
+        )
     return tuple(value)
+
+
+def _known(name: str) -> bool:
+    """A registered method, or a well-formed ``onnx:<name>``."""
+    try:
+        get_method(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _onnx_tables(raw: Mapping[str, Any], folder: Path, where: str) -> dict[str, dict[str, Any]]:
+    """One file's ``[onnx.<name>]`` tables as ``{"onnx:<name>": {clf__..., crop__...}}``."""
+    tables = raw.get("onnx", {})
+    if not isinstance(tables, Mapping) or not all(isinstance(t, Mapping) for t in tables.values()):
+        raise ConfigError(f"{where}: [onnx] must hold tables [onnx.<name>] (one per model)")
+    out = {}
+    for name, table in tables.items():
+        at = f"{where}: [onnx.{name}]"
+        try:
+            method = get_method(EXTERNAL_PREFIX + name).name
+        except ValueError as e:
+            raise ConfigError(f"{at}: {e}") from None
+        _keys(table, _ONNX_KEYS | set(_ONNX_CROP_KEYS), at)
+        if not isinstance(table.get("model_path"), str):
+            raise ConfigError(f"{at}: model_path (the .onnx file) is required, as a string")
+        params = {f"clf__{k}": v for k, v in table.items() if k in _ONNX_KEYS}
+        params["clf__model_path"] = str((folder / table["model_path"]).absolute())
+        params.update(
+            {f"crop__{_ONNX_CROP_KEYS[k]}": v for k, v in table.items() if k in _ONNX_CROP_KEYS}
+        )
+        sizes = table.get("input_size")
+        sizes = sizes if isinstance(sizes, list) else [sizes]
+        if "crop_size" not in table and sizes and all(type(v) is int for v in sizes):
+            params["crop__size"] = max(sizes)
+        out[method] = _tuples(params)
+    return out
+
+
+def _check_onnx(
+    method: str, params: dict[str, Any], crop: Mapping[str, Any], where: str
+) -> dict[str, Any]:
+    """Build, validate and fit (check against its file) an external model's pipeline.
+
+    Returns `params`, with ``crop__size`` set to the model's input size when the table gave none.
+    """
+    at = f"{where}: [onnx.{method[len(EXTERNAL_PREFIX) :]}]"
+    pipe = build_method(method, {method: params}, {f"crop__{k}": v for k, v in crop.items()})
+    try:
+        pipe["crop"]._validate_params()
+    except (TypeError, ValueError) as e:
+        raise ConfigError(
+            f"{at}: crop_size, crop_scale, crop_mode, detector ([crop]): {e}"
+        ) from None
+    try:
+        clf = pipe["clf"].fit()
+    except (TypeError, ValueError, ImportError) as e:
+        raise ConfigError(f"{at}: {e}") from None
+    return params if "crop__size" in params else {**params, "crop__size": max(clf.input_hw_)}
 
 
 def _check_file(raw: Mapping[str, Any], where: str) -> None:
@@ -183,7 +271,9 @@ def _check_file(raw: Mapping[str, Any], where: str) -> None:
     _keys(raw, _TOP_KEYS, where)
     _keys(raw.get("protocol", {}), _PROTOCOL_KEYS, f"{where}: [protocol]")
     _keys(raw.get("crop", {}), _CROP_KEYS, f"{where}: [crop]")
-    quick = _keys(raw.get("quick", {}), _TOP_KEYS - {"quick", "ablations"}, f"{where}: [quick]")
+    quick = _keys(
+        raw.get("quick", {}), _TOP_KEYS - {"quick", "ablations", "onnx"}, f"{where}: [quick]"
+    )
     _keys(quick.get("protocol", {}), _PROTOCOL_KEYS, f"{where}: [quick.protocol]")
     _keys(quick.get("crop", {}), _CROP_KEYS, f"{where}: [quick.crop]")
     for scope, table in (("", raw), ("quick.", quick)):
@@ -231,13 +321,24 @@ def _build(cfg: Config, method: str, extra: Mapping[str, Any], where: str) -> No
         ) from None
 
 
+def _external_spec(method: str, onnx: Mapping[str, Any], where: str) -> None:
+    """ConfigError unless an ``onnx:<name>`` method has its ``[onnx.<name>]`` table."""
+    if method.startswith(EXTERNAL_PREFIX) and method not in onnx:
+        name = method[len(EXTERNAL_PREFIX) :]
+        raise ConfigError(
+            f"{where}: {method!r} needs its model spec, an [onnx.{name}] table "
+            f"(model_path, input_size, layout, ...); there is none"
+        )
+
+
 def _variant(raw: Any, where: str) -> Variant:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: a variant must be a table, got {raw!r}")
     _keys(raw, _VARIANT_KEYS, where)
-    if raw.get("method") not in METHODS:
+    if not isinstance(raw.get("method"), str) or not _known(raw["method"]):
         raise ConfigError(
-            f"{where}: method must be one of {', '.join(METHODS)}, got {raw.get('method')!r}"
+            f"{where}: method must be one of {', '.join(METHODS)}, {EXTERNAL_PREFIX}<name>, "
+            f"got {raw.get('method')!r}"
         )
     params = raw.get("params", {})
     if not isinstance(params, Mapping):
@@ -261,10 +362,12 @@ def load_config(path: Path | str | None = None, quick: bool = False, **overrides
     """
     raw = _read(files("benchmarks") / DEFAULT_CONFIG)
     _check_file(raw, "default")
+    onnx = _onnx_tables(raw, Path(str(files("benchmarks"))), "default")
     source = ["default"]
     if path is not None:
         user = _read(path)
         _check_file(user, str(path))
+        onnx.update(_onnx_tables(user, Path(path).parent, str(path)))
         raw = _merge(raw, user)
         source.append(str(path))
     if quick:
@@ -280,6 +383,11 @@ def load_config(path: Path | str | None = None, quick: bool = False, **overrides
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{where}: [protocol] criterion: {e}") from None
     methods = raw["methods"] if overrides.get("methods") is None else list(overrides["methods"])
+    params = {k: _tuples(dict(v)) for k, v in raw.get("params", {}).items()}
+    for name, spec in onnx.items():
+        params[name] = _check_onnx(
+            name, {**params.get(name, {}), **spec}, raw.get("crop", {}), where
+        )
     cfg = Config(
         methods=_method_list(methods, f"{where}: methods"),
         folds=_number(protocol["folds"], int, f"{where}: [protocol] folds", 2, 100),
@@ -294,17 +402,19 @@ def load_config(path: Path | str | None = None, quick: bool = False, **overrides
         n_boot=_number(protocol["n_boot"], int, f"{where}: [protocol] n_boot", 1, 100_000),
         balance_datasets=_flag(protocol, "balance_datasets", f"{where}: [protocol]"),
         crop=_tuples(dict(raw.get("crop", {}))),
-        params={k: _tuples(dict(v)) for k, v in raw.get("params", {}).items()},
+        params=params,
         ablations={},
         source=tuple(source),
     )
     for name in cfg.params:
-        if name not in METHODS:
+        if not _known(name):
             raise ConfigError(
                 f"{where}: [params.{name}]: unknown method; known: {', '.join(METHODS)}"
             )
+        _external_spec(name, onnx, f"{where}: [params.{name}]")
         _build(cfg, name, {}, f"{where}: [params.{name}]")
     for name in cfg.methods:
+        _external_spec(name, onnx, f"{where}: methods")
         _build(cfg, name, {}, f"{where}: methods")
     ablations = {}
     for name, a in raw.get("ablations", {}).items():
@@ -318,6 +428,7 @@ def load_config(path: Path | str | None = None, quick: bool = False, **overrides
         if len(set(labels)) != len(labels):
             raise ConfigError(f"{where}: [ablations.{name}] has two variants with one label")
         for i, v in enumerate(variants):
+            _external_spec(v.method, onnx, f"{where}: [ablations.{name}] variant {i + 1}")
             _build(cfg, v.method, v.params, f"{where}: [ablations.{name}] variant {i + 1}")
         ablations[name] = Ablation(
             name, a.get("title", name), a.get("variable", "variant"), variants

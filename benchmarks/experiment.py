@@ -2,10 +2,11 @@
 
 Each finished method leaves `<out>/scores/<label>.csv` and `<out>/state/<label>.json`. The state
 holds a key naming everything that shapes the result (the data and folds, every parameter of
-the built pipeline, nested ones included, the criterion, bootstrap size and seed) and the
-SHA-256 of the score file. A re-run reloads a method whose key and score-file hash match, and
-evaluates it again otherwise: a changed default, an edited score file or a damaged state file
-(warned about, naming it) never passes for a finished result.
+the built pipeline, nested ones included, the criterion, bootstrap size and seed, and the
+SHA-256 of any external model file it runs) and the SHA-256 of the score file. A re-run
+reloads a method whose key and score-file hash match, and evaluates it again otherwise: a
+changed default, an edited score file or a damaged state file (warned about, naming it) never
+passes for a finished result.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.config import Config
+from benchmarks.config import Config, estimators
 from benchmarks.evaluate import evaluate_scores
 from benchmarks.harness import MethodResult, evaluate_method, paired_comparison
 from benchmarks.scores import read_scores
@@ -46,6 +47,10 @@ def settings(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [settings(v) for v in obj]
     return repr(obj)
+
+
+def _external(estimator: Any) -> bool:
+    return type(estimator).__name__ == "ONNXClassifier" and estimator.model_path is not None
 
 
 def _read_state(path: Path) -> dict | None:
@@ -85,6 +90,8 @@ class Experiment:
         family = get_method(method).family
         cfg = self.config
         pipeline = cfg.pipeline(method, params)
+        # an external model's file can change under the same model_path
+        models = [file_sha256(Path(e.model_path)) for e in estimators(pipeline) if _external(e)]
         key = digest(
             [
                 STATE_VERSION,
@@ -94,6 +101,7 @@ class Experiment:
                 cfg.criterion,
                 cfg.n_boot,
                 cfg.seed,
+                *([models] if models else []),
             ]
         )
         state_file = self.out / "state" / f"{label}.json"
@@ -152,7 +160,8 @@ class Experiment:
 
 
 def comparisons(results: Sequence[MethodResult], cfg: Config) -> list[dict]:
-    """Paired comparisons: best vs runner-up, and the best handcrafted method vs each CNN/hybrid."""
+    """Paired comparisons: best vs runner-up, and the best handcrafted method vs each CNN, hybrid
+    and external model."""
 
     def acer(r: MethodResult) -> float:
         return np.inf if r.metrics.get("acer") is None else r.metrics["acer"]
@@ -164,7 +173,7 @@ def comparisons(results: Sequence[MethodResult], cfg: Config) -> list[dict]:
     handcrafted = [r for r in ranked if r.family == "handcrafted"]
     if handcrafted:
         best = handcrafted[0]
-        pairs += [(r, best) for r in ranked if r.family in ("cnn", "hybrid")]
+        pairs += [(r, best) for r in ranked if r.family in ("cnn", "hybrid", "external")]
     out, seen = [], set()
     for a, b in pairs:
         if frozenset((a.name, b.name)) in seen or a is b:  # A vs B once, in either order

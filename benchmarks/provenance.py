@@ -9,7 +9,10 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
+from benchmarks.config import Config
 from benchmarks.experiment import Experiment
+from classifiers.onnx_model import file_sha256
+from classifiers.registry import get_method
 from features.records import Dataset
 
 PACKAGES = (
@@ -51,6 +54,15 @@ def git_commit() -> str | None:
     return res.stdout.strip() or None
 
 
+def external_models(cfg: Config) -> dict[str, str]:
+    """SHA-256 of each external (ONNX) model file the run's methods use, by method name."""
+    return {
+        name: file_sha256(Path(cfg.params[name]["clf__model_path"]))
+        for name in cfg.methods
+        if get_method(name).family == "external"
+    }
+
+
 def provenance(dataset: Dataset, crop_stats: dict, exp: Experiment, started: str) -> dict:
     """The provenance block of `comparison.json`."""
     cfg = exp.config
@@ -71,6 +83,7 @@ def provenance(dataset: Dataset, crop_stats: dict, exp: Experiment, started: str
         "seed": cfg.seed,
         "config": list(cfg.source),
         "packages": versions(),
+        "external_models": external_models(cfg),
         "git_commit": git_commit(),
         "command": exp.command,
         "started": started,

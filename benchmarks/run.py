@@ -32,7 +32,7 @@ from benchmarks.harness import MethodResult
 from benchmarks.splits import check_supports, make_folds
 from benchmarks.transfer import Transfer, tag, write_results
 from benchmarks.transfer_report import write_leave_one_out, write_matrix
-from classifiers.registry import METHODS, build_method
+from classifiers.registry import EXTERNAL_PREFIX, METHODS, build_method
 from features.faces import crop_dataset, face_found
 from features.records import ATTACK, BONAFIDE, LABEL_NAMES, Dataset, DatasetError
 
@@ -81,9 +81,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _list_methods() -> str:
     width = max(map(len, METHODS))
-    return "\n".join(
-        f"{m.name:<{width}}  {m.family:<11}  {m.description}" for m in METHODS.values()
-    )
+    rows = [f"{m.name:<{width}}  {m.family:<11}  {m.description}" for m in METHODS.values()]
+    external = f"{EXTERNAL_PREFIX}<name>"
+    rows.append(f"{external:<{width}}  {'external':<11}  a pre-trained ONNX model ([onnx.<name>])")
+    return "\n".join(rows)
 
 
 def _list_params(name: str) -> str:

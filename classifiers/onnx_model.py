@@ -5,8 +5,10 @@ Bring-your-own-model comparisons (e.g. a public MiniFASNet, or a toolkit CNN exp
 is chosen on the dev scores and applied to test. The model is not trained: `fit` only checks
 the preprocessing spec against the model file and records its hash.
 
-Preprocessing, per record: the face crop of `features.faces.FaceCropper` (RGB uint8, square;
-resized to (h, w) when `input_size` is not square), reordered to `channel_order`, then
+It is the last step of a pipeline (``crop`` -> ``clf``, see `classifiers.registry`): the crop
+step's `features.faces.FaceCropper` makes the face crops, so the crop settings live in one place,
+as for every other method. Preprocessing, per crop (RGB uint8 (s, s, 3)): resized to the model's
+(h, w) with `cv2.INTER_AREA` when the sizes differ, reordered to `channel_order`, then
 ``(pixel * scale - mean) / std`` per channel (mean and std in the model's channel order), laid
 out as `layout`.
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +40,7 @@ from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from features.faces import DEFAULT_DETECTOR, FaceCropper
+from features.base import check_crops
 
 LAYOUTS = ("NCHW", "NHWC")
 CHANNEL_ORDERS = ("RGB", "BGR")
@@ -67,7 +70,7 @@ def file_sha256(path: Path) -> str:
 
 
 class ONNXClassifier(ClassifierMixin, BaseEstimator):
-    """Attack scores of a pre-trained ONNX model over presentation records (label 1 = attack).
+    """Attack scores of a pre-trained ONNX model over face crops (label 1 = attack).
 
     Parameters
     ----------
@@ -78,14 +81,13 @@ class ONNXClassifier(ClassifierMixin, BaseEstimator):
     channel_order : "RGB" or "BGR", the model input's channel order.
     scale, mean, std : the input is ``(pixel * scale - mean) / std`` with pixels in 0..255;
         mean and std are one number or one per channel (in `channel_order`).
-    crop_scale, crop_mode, detector : `FaceCropper`'s scale, mode and detector.
     output : "logits" or "probabilities": what the output tensor holds.
     attack_index, bonafide_index : exactly one: the output index meaning attack, or the one
         meaning bona fide (then P(attack) = 1 - P(bona fide)).
     input_name, output_name : the model input and output to use; None takes the only input
         and the first output.
 
-    X is an array of `Presentation` records, or already-cropped uint8 RGB images (N, h, w, 3).
+    X is (N, s, s, 3) uint8 RGB face crops (any side s >= 8; resized to the model's input).
     """
 
     def __init__(
@@ -97,9 +99,6 @@ class ONNXClassifier(ClassifierMixin, BaseEstimator):
         scale: float = 1 / 255,
         mean: float | Sequence[float] = 0.0,
         std: float | Sequence[float] = 1.0,
-        crop_scale: float = 1.5,
-        crop_mode: str = "face",
-        detector: str = DEFAULT_DETECTOR,
         output: str = "logits",
         attack_index: int | None = None,
         bonafide_index: int | None = None,
@@ -113,9 +112,6 @@ class ONNXClassifier(ClassifierMixin, BaseEstimator):
         self.scale = scale
         self.mean = mean
         self.std = std
-        self.crop_scale = crop_scale
-        self.crop_mode = crop_mode
-        self.detector = detector
         self.output = output
         self.attack_index = attack_index
         self.bonafide_index = bonafide_index
@@ -128,7 +124,7 @@ class ONNXClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("ONNXClassifier: model_path is required (the .onnx file)")
         path = Path(self.model_path)
         if not path.is_file():
-            raise ValueError(f"ONNXClassifier: model_path {path} does not exist")
+            raise ValueError(f"ONNXClassifier: model_path {path} does not exist (as a file)")
         return path
 
     def _open(self, path: Path) -> Any:
@@ -162,7 +158,8 @@ class ONNXClassifier(ClassifierMixin, BaseEstimator):
         return state
 
     # ------------------------------------------------------------------ validation
-    def _check_params(self) -> None:
+    def _validate_params(self) -> None:
+        """Raise ValueError naming the first bad parameter (no file access: see `fit`)."""
         for key, value, choices in (
             ("layout", self.layout, LAYOUTS),
             ("channel_order", self.channel_order, CHANNEL_ORDERS),
@@ -176,10 +173,14 @@ class ONNXClassifier(ClassifierMixin, BaseEstimator):
                 "attack) and bonafide_index (the index meaning bona fide), "
                 f"got attack_index={self.attack_index!r}, bonafide_index={self.bonafide_index!r}"
             )
-        if not float(self.scale) > 0:
-            raise ValueError(f"ONNXClassifier: scale must be > 0, got {self.scale!r}")
+        scale = self.scale
+        if isinstance(scale, bool) or not isinstance(scale, Real) or not 0 < scale < np.inf:
+            raise ValueError(f"ONNXClassifier: scale must be a number > 0, got {scale!r}")
         for key in ("mean", "std"):
-            v = np.asarray(getattr(self, key), dtype=float)
+            try:
+                v = np.asarray(getattr(self, key), dtype=float)
+            except (TypeError, ValueError):
+                v = np.full(2, np.nan)  # not numbers: refused below
             if v.shape not in ((), (1,), (3,)) or not np.isfinite(v).all():
                 raise ValueError(
                     f"ONNXClassifier: {key} must be one number or 3 (one per channel), "
@@ -187,6 +188,8 @@ class ONNXClassifier(ClassifierMixin, BaseEstimator):
                 )
         if not np.all(np.asarray(self.std, dtype=float) != 0):
             raise ValueError(f"ONNXClassifier: std must not be 0, got {self.std!r}")
+        if self.input_size is not None:
+            self._size()
 
     def _size(self) -> tuple[int, int]:
         size = self.input_size
@@ -197,18 +200,6 @@ class ONNXClassifier(ClassifierMixin, BaseEstimator):
                 f"[8, 1024], got {size!r}"
             )
         return int(hw[0]), int(hw[1])
-
-    def _cropper(self, hw: tuple[int, int]) -> FaceCropper:
-        cropper = FaceCropper(
-            size=max(hw), scale=self.crop_scale, mode=self.crop_mode, detector=self.detector
-        )
-        try:
-            return cropper.fit(None)
-        except ValueError as e:
-            raise ValueError(
-                f"ONNXClassifier: bad crop setting (crop_scale={self.crop_scale!r}, "
-                f"crop_mode={self.crop_mode!r}, detector={self.detector!r}): {e}"
-            ) from None
 
     def _io(self, session: Any, path: Path) -> tuple[Any, Any]:
         """The model input and output used, checked against input_name and output_name."""
@@ -275,15 +266,17 @@ class ONNXClassifier(ClassifierMixin, BaseEstimator):
         return hw
 
     def fit(self, X: Any = None, y: Any = None) -> ONNXClassifier:
-        """Check the spec against the model (nothing is learned); X and y are ignored."""
+        """Check the spec against the model file (nothing is learned); X, if given, must be
+        face crops; y is ignored."""
         for stale in ("_ort_session", "model_sha256_"):  # a failed refit leaves it unfitted
             self.__dict__.pop(stale, None)
-        self._check_params()
+        self._validate_params()
+        if X is not None:
+            check_crops(X, "ONNXClassifier")
         path = self._path()
         session = self._open(path)
         node_in, node_out = self._io(session, path)
         self.input_hw_ = self._check_input(node_in, path)
-        self._cropper(self.input_hw_)
         self.input_name_, self.output_name_ = node_in.name, node_out.name
         self._ort_session = session
         width = self._run(np.zeros((1, *self.input_hw_, 3), np.uint8)).shape[1]
@@ -304,19 +297,12 @@ class ONNXClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ scoring
     def _images(self, X: Any) -> np.ndarray:
-        """(N, h, w, 3) uint8 RGB: the face crops of records, or checked pre-cropped images."""
+        """Face crops (N, s, s, 3) uint8 as (N, h, w, 3): resized (INTER_AREA) when they differ."""
+        X = check_crops(X, "ONNXClassifier")
         h, w = self.input_hw_
-        if isinstance(X, np.ndarray) and X.ndim == 4:
-            if X.shape[1:] != (h, w, 3) or X.dtype != np.uint8:
-                raise ValueError(
-                    f"ONNXClassifier: image array must be uint8 of shape (N, {h}, {w}, 3), "
-                    f"got {X.dtype} {X.shape}"
-                )
+        if X.shape[1:3] == (h, w) or len(X) == 0:
             return X
-        crops = self._cropper(self.input_hw_).transform(X)
-        if h == w:
-            return crops
-        return np.stack([cv2.resize(c, (w, h), interpolation=cv2.INTER_AREA) for c in crops])
+        return np.stack([cv2.resize(c, (w, h), interpolation=cv2.INTER_AREA) for c in X])
 
     def preprocess(self, images: np.ndarray) -> np.ndarray:
         """uint8 RGB images (N, h, w, 3) -> the model's input tensor."""
@@ -345,7 +331,7 @@ class ONNXClassifier(ClassifierMixin, BaseEstimator):
                 batch = np.concatenate([batch, np.zeros((fixed - n, *batch.shape[1:]), x.dtype)])
             y = session.run([self.output_name_], {self.input_name_: batch})[0]
             out.append(np.asarray(y, np.float64).reshape(len(batch), -1)[:n])
-        return np.concatenate(out) if out else np.empty((0, 1))
+        return np.concatenate(out) if out else np.empty((0, getattr(self, "n_outputs_", 1)))
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Attack scores, shape (N,) float64: log-odds for logits, P(attack) for probabilities."""

@@ -9,15 +9,18 @@ own names (``crop__size``, ``features__P``, ``clf__C``), so every parameter of e
 configurable, and a fusion's members are the configured methods themselves: a builder gets
 `member(name)`, which builds another registered method with its configured parameters.
 
-Families: ``handcrafted``, ``cnn``, ``hybrid``, and ``audit`` (the metadata audit: not a
+Families: ``handcrafted``, ``cnn``, ``hybrid``, ``external`` (a pre-trained ONNX model: any
+name ``onnx:<name>`` is a method, ``crop`` -> ``clf`` (`classifiers.onnx_model.ONNXClassifier`),
+specified by the config's ``[onnx.<name>]`` table), and ``audit`` (the metadata audit: not a
 liveness method, it measures what a dataset gives away without looking at a face). TensorFlow
-is imported only when a CNN or hybrid pipeline is built.
+is imported only when a CNN or hybrid pipeline is built, ONNX Runtime only when a model is fitted.
 
 Adding a handcrafted method is an extractor module in `features/` plus one `Method` entry here.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -173,14 +176,40 @@ _ENTRIES = [
 ]
 
 METHODS: dict[str, Method] = {m.name: m for m in _ENTRIES}
+EXTERNAL_PREFIX = "onnx:"
+_EXTERNAL_NAME = re.compile(r"[A-Za-z0-9_-]+")  # a TOML bare key, and safe in file names
+
+
+def _external(member: Member) -> Pipeline:
+    from classifiers.onnx_model import ONNXClassifier
+
+    return Pipeline([("crop", FaceCropper()), ("clf", ONNXClassifier())])
 
 
 def get_method(name: str) -> Method:
-    """The registered method called `name`; ValueError listing the known names otherwise."""
-    try:
+    """The method called `name`: a registered one, or ``onnx:<name>`` (an external ONNX model).
+
+    ValueError listing the known names otherwise.
+    """
+    if name in METHODS:
         return METHODS[name]
-    except KeyError:
-        raise ValueError(f"unknown method {name!r}; known: {', '.join(METHODS)}") from None
+    if isinstance(name, str) and name.startswith(EXTERNAL_PREFIX):
+        model = name[len(EXTERNAL_PREFIX) :]
+        if not _EXTERNAL_NAME.fullmatch(model):
+            raise ValueError(
+                f"bad external method {name!r}: write {EXTERNAL_PREFIX}<name>, the name made "
+                "of letters, digits, '-' and '_' (its spec is the config's [onnx.<name>] table)"
+            )
+        return Method(
+            name,
+            "external",
+            f"external ONNX model {model!r} (the config's [onnx.{model}] table), run by ONNX "
+            "Runtime on the crop step's face crops; threshold chosen on dev",
+            _external,
+        )
+    raise ValueError(
+        f"unknown method {name!r}; known: {', '.join(METHODS)}, {EXTERNAL_PREFIX}<name>"
+    )
 
 
 def build_method(
