@@ -403,3 +403,21 @@ def test_check_dataset(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="3 bona fide and 1 attack images, fewer than the 2"):
         check_dataset(ds, min_per_class=2)
     assert np.array_equal(ds.labels, [0, 0, 0, 1])
+
+
+def test_the_same_bytes_under_both_classes_are_left_out_and_listed(
+    tmp_path: Path, seed600_dir: Path
+) -> None:
+    """A file filed as bona fide and as attack has one wrong label: every copy is dropped."""
+    for folder, names in (("Live", ["1.jpg", "2.jpg", "3.jpg"]), ("Spoof", ["1.jpg", "2.jpg"])):
+        (tmp_path / folder).mkdir()
+        for name in names:
+            (tmp_path / folder / name).symlink_to(seed600_dir / folder / name)
+    (tmp_path / "Spoof" / "copy-of-live-3.jpg").symlink_to(seed600_dir / "Live" / "3.jpg")
+    ds = load_dataset(tmp_path)
+    assert sorted(r.id for r in ds.records) == ["Live/1.jpg", "Live/2.jpg", "Spoof/1.jpg",
+                                                "Spoof/2.jpg"]  # fmt: skip
+    reasons = {s.path.name: s.reason for s in ds.skipped}
+    assert set(reasons) == {"3.jpg", "copy-of-live-3.jpg"}
+    assert "both bona fide and attack" in reasons["3.jpg"]
+    assert "copy-of-live-3.jpg" in reasons["3.jpg"]  # names the copy under the other label

@@ -14,7 +14,7 @@ from benchmarks.datasets.folders import ATTACK_DIRS, BONAFIDE_DIRS, class_folder
 from benchmarks.datasets.manifest import MANIFEST_NAME, load_manifest, parse_label
 from benchmarks.datasets.msu import SPLIT_LISTS, load_msu
 from benchmarks.datasets.replay import is_replay_tree, load_replay_attack
-from features.records import ATTACK, BONAFIDE, Dataset, DatasetError
+from features.records import ATTACK, BONAFIDE, Dataset, DatasetError, Skipped
 
 __all__ = [
     "LAYOUTS",
@@ -93,7 +93,33 @@ def load_dataset(
     # A copy of the demo set loaded as a plain folder must still be labelled synthetic.
     if any(r.extra.get("synthetic") == "true" for r in dataset.records):
         dataset.synthetic = True
-    return dataset
+    return drop_contradictions(dataset)
+
+
+def drop_contradictions(dataset: Dataset) -> Dataset:
+    """The dataset without files whose same bytes are labelled both bona fide and attack.
+
+    Such a file cannot be right under both labels, and keeping either copy would train or test
+    on a label that is wrong, so every copy is left out and listed in `skipped` with the path of
+    a copy under the other label.
+    """
+    labels: dict[str, dict[int, Path]] = {}
+    for r in dataset.records:
+        labels.setdefault(r.sha256, {}).setdefault(r.label, r.path)
+    bad = {h: by for h, by in labels.items() if len(by) > 1}
+    if not bad:
+        return dataset
+    kept = [r for r in dataset.records if r.sha256 not in bad]
+    dropped = [
+        Skipped(
+            r.path,
+            f"the same bytes are labelled both bona fide and attack (also "
+            f"{bad[r.sha256][1 - r.label]}); every copy is left out",
+        )
+        for r in dataset.records
+        if r.sha256 in bad
+    ]
+    return dataset.with_records(kept, dropped)
 
 
 def check_dataset(dataset: Dataset, min_per_class: int = 1) -> None:
