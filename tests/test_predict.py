@@ -123,6 +123,25 @@ def test_save_models_stores_each_method_with_its_dev_threshold(saved, seed600_di
         assert model.threshold == header["threshold"]
 
 
+def test_the_saved_threshold_is_chosen_on_dev_data_only(saved, seed_subset_dir):
+    """The saved model's threshold is the EER threshold of its own scores on fold 0's dev part:
+    records it was not trained on (its training part is fold 0's train and test parts)."""
+    from benchmarks.datasets import load_dataset
+    from benchmarks.metrics import choose_threshold
+    from benchmarks.splits import make_folds
+
+    records = load_dataset(seed_subset_dir).records
+    fold = make_folds(records, k=2, seed=0, dev_fraction=0.2)[0]
+    dev = np.empty(len(fold.dev), dtype=object)
+    dev[:] = [records[i] for i in fold.dev]
+    labels = [r.label for r in dev]
+    model = load_fitted(saved[0] / "lbp-lr")
+    scores = model.estimator.decision_function(dev)
+    assert model.threshold == choose_threshold(scores, labels, [r.attack_type for r in dev], "eer")
+    train = {records[i].sha256 for i in np.concatenate([fold.train, fold.test])}
+    assert not train & {r.sha256 for r in dev}  # and the dev records were never trained on
+
+
 def test_predict_real_images_as_json_lines(lbp_model, seed600_dir):
     threshold = read_header(lbp_model)["threshold"]
     files = [seed600_dir / f for f in UNSEEN]
