@@ -48,10 +48,6 @@ class Presentation:
             )
         object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
 
-    @property
-    def is_attack(self) -> bool:
-        return self.label == ATTACK
-
 
 @dataclass(frozen=True)
 class Skipped:

@@ -145,7 +145,7 @@ def test_full_tree(replay_dir: Path) -> None:
         assert (videos[split, BONAFIDE], videos[split, ATTACK]) == (n_real, n_attack)
         assert (frames[split, BONAFIDE], frames[split, ATTACK]) == (5 * n_real, 5 * n_attack)
         assert clients[split] == n_clients
-    assert Counter(r.attack_type for r in ds.records if r.is_attack) == {
+    assert Counter(r.attack_type for r in ds.records if r.label == ATTACK) == {
         t: 1000 for t in ("print", "mobile_photo", "highdef_photo", "mobile_video", "highdef_video")
     }
     (fold,) = make_folds(ds.records)
