@@ -1,13 +1,11 @@
-"""`python -m benchmarks.face_detectors`: cost and hit rate of each face detector on real data.
+"""`python -m benchmarks.face_detectors`: the study behind the BlazeFace settings.
 
-Speed: on every 600x450 / 450x600 seed600 image, single-threaded, the JPEG decode (Pillow, as
-`features.images.read_image`) and each detector are timed on the same file in the same loop;
-the medians and the detection/decode ratio are reported.
-Hit rate: per dataset and class, the number of images in which each registered detector finds
-a face, on all of seed600, NUAA and Replay-Attack (every frame). Each BlazeFace model is also
-counted at single score thresholds t, letterboxing the whole image only ("short@t") or also
-trying square tiles ("short+tiles@t"): an image has a face if its best score is >= t.
-Writes `results/face_detectors.json`.
+Per dataset and class, on all of seed600, NUAA and Replay-Attack (every frame): how many images
+each BlazeFace model finds a face in at single score thresholds t, letterboxing the whole image
+only ("short@t") or also trying square tiles ("short+tiles@t"), how often several faces pass t,
+and how often the largest face (the one cropped) is not the best-scored one. The registered
+detectors' speed and faces found are `python -m benchmarks.speed`'s. Writes
+`results/face_detectors.json`.
 """
 
 from __future__ import annotations
@@ -16,19 +14,17 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from features import blazeface
-from features.faces import DETECTORS, detect_faces
+from features.faces import detect_faces
 from features.files import atomic_write
 from features.images import read_image
 
-COUNTED = ("fast", "blazeface", "blazeface-full")  # the registered settings (not slow "thorough")
+COUNTED = ("blazeface", "blazeface-full")  # the registered BlazeFace settings
 BLAZE = {"short": "short", "full": "full"}
 THRESHOLDS = (0.5, 0.4, 0.3, 0.2)
 
@@ -46,35 +42,6 @@ def _files(home: Path) -> dict[str, dict[str, list[Path]]]:
     }
 
 
-def _ms(fn, x) -> tuple[float, object]:  # noqa: ANN001
-    start = time.perf_counter()
-    out = fn(x)
-    return 1000 * (time.perf_counter() - start), out
-
-
-def speed(seed_files: list[Path]) -> dict:
-    """Median ms of decode and of each detector on the 600x450 / 450x600 seed600 images."""
-    for model in blazeface.MODELS:  # load the interpreters outside the timing
-        blazeface.detect(np.zeros((64, 64, 3), np.uint8), model)
-    times: dict[str, list[float]] = defaultdict(list)
-    for path in seed_files:
-        ms, rgb = _ms(read_image, path)
-        if rgb.shape[:2] not in ((450, 600), (600, 450)):
-            continue
-        times["decode_jpeg"].append(ms)
-        for name in DETECTORS:
-            times[name].append(_ms(lambda im, d=name: detect_faces(im, d), rgb)[0])
-    decode = float(np.median(times["decode_jpeg"]))
-    return {
-        "n_images": len(times["decode_jpeg"]),
-        "median_ms": {k: round(float(np.median(v)), 3) for k, v in times.items()},
-        "p90_ms": {k: round(float(np.percentile(v, 90)), 3) for k, v in times.items()},
-        "detect_over_decode": {
-            k: round(float(np.median(v)) / decode, 2) for k, v in times.items() if k in DETECTORS
-        },
-    }
-
-
 def hit_rates(files: dict[str, dict[str, list[Path]]]) -> dict:
     """dataset -> class -> detector (or "blazeface@t") -> images with a face."""
     out: dict = {}
@@ -84,12 +51,10 @@ def hit_rates(files: dict[str, dict[str, list[Path]]]) -> dict:
             found: dict[str, int] = defaultdict(int)
             for path in paths:
                 rgb = read_image(path)
-                for name in COUNTED:
+                for name in COUNTED:  # the crop takes the largest face: is it the best-scored?
                     faces = detect_faces(rgb, name)
-                    found[name] += bool(faces)
-                    if name != "fast":  # the crop takes the largest: is it the best-scored?
-                        best = max((f.score for f in faces), default=0.0)
-                        found[f"{name} largest not best"] += bool(faces) and faces[0].score < best
+                    best = max((f.score for f in faces), default=0.0)
+                    found[f"{name} largest not best"] += bool(faces) and faces[0].score < best
                 for name, model in BLAZE.items():
                     whole = blazeface.detect(rgb, model, min(THRESHOLDS))
                     best = max((f.score for f in whole), default=0.0)
@@ -119,11 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     cv2.setNumThreads(1)
     files = _files(Path(home))
     result = {
-        "what": "single thread; speed on 600x450/450x600 seed600 images; hits = images with a face",
+        "what": "hits = images with a face, per dataset and class",
         "weights": {m: blazeface.model_id(m) for m in blazeface.MODELS},
-        "speed": speed([p for c in files["seed600"].values() for p in c]),
     }
-    print(json.dumps(result["speed"], indent=1), flush=True)
     result["hits"] = hit_rates(files)
     result["load_average_1min"] = os.getloadavg()[0]
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,9 +11,8 @@ from pathlib import Path
 
 from benchmarks.config import Config
 from benchmarks.experiment import Experiment
-from classifiers.onnx_model import file_sha256
 from classifiers.registry import get_method
-from features.records import Dataset
+from features.records import Dataset, file_sha256
 
 PACKAGES = (
     "liveness-toolkit",

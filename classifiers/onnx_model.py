@@ -28,7 +28,6 @@ model is loaded.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from numbers import Real
 from pathlib import Path
@@ -41,6 +40,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from features.base import check_crops
+from features.records import file_sha256
 
 LAYOUTS = ("NCHW", "NHWC")
 CHANNEL_ORDERS = ("RGB", "BGR")
@@ -59,14 +59,6 @@ def import_onnxruntime() -> Any:
             f"ONNX models need the optional onnx dependencies: {INSTALL_HINT}"
         ) from None
     return onnxruntime
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class ONNXClassifier(ClassifierMixin, BaseEstimator):
