@@ -62,7 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--ablation", nargs="+", metavar="NAME", help="ablation studies to run, or 'all'"
     )
-    p.add_argument("--train-data", type=Path, help="cross-dataset: train (and dev) on this dataset")
+    p.add_argument(
+        "--train-data", type=Path, nargs="+", help="train (and dev) on this dataset, or these"
+    )
     p.add_argument("--test-data", type=Path, nargs="+", help="cross-dataset: test on these")
     p.add_argument(
         "--cross", nargs="+", metavar="DATASET", help="the cross-dataset matrix over these datasets"
@@ -271,8 +273,9 @@ def _write_cells(
     base: Path,
     started: str,
     command: str,
+    folder: Path | None = None,
 ) -> dict[str, Path]:
-    """One comparison folder `<base>/<train>-to-<test>` per tested dataset."""
+    """One comparison folder `<base>/<train>-to-<test>` per tested dataset (or `folder`)."""
     folders = {}
     exp = transfer.experiment(cfg, False, command)
     for test in ([transfer.train[0]] if transfer.own_test else []) + transfer.tests:
@@ -288,35 +291,32 @@ def _write_cells(
         title = f"Cross-dataset: train {transfer.name} -> test {test.name}"
         if test is transfer.train[0]:
             title = f"In-dataset test part of {test.name} (the matrix's diagonal)"
-        folders[test.name] = base / cell.name
+        folders[test.name] = folder or base / cell.name
         write_results(folders[test.name], judged[test.name], cfg, cell, crop, exp, started, title)
     return folders
 
 
 def _train_test(args: argparse.Namespace, cfg: Config, started: str) -> None:
-    train, train_stats = _prepared(args.train_data, args, cfg)
+    train = [_prepared(p, args, cfg) for p in args.train_data]
     tests = [_prepared(p, args, cfg) for p in args.test_data]
-    names = [train.name] + [t.name for t, _ in tests]
+    names = [d.name for d, _ in train + tests]
     if len(set(names)) != len(names):
         raise ConfigError(f"a dataset is listed twice: {names}")
-    stats = {train.name: train_stats, **{t.name: s for t, s in tests}}
+    stats = {d.name: s for d, s in train + tests}
+    transfer = Transfer(
+        [d for d, _ in train], [d for d, _ in tests], Path(), balance=cfg.balance_datasets
+    )
+    cell = f"{transfer.name}-to-{'+'.join(d.name for d, _ in tests)}"
     base = Path("results") if args.out is None else args.out
-    single = args.out is not None and len(tests) == 1
-    out = base if single else base / f"{train.name}-to-{'+'.join(t.name for t, _ in tests)}"
-    transfer = Transfer([train], [t for t, _ in tests], out)
+    single = len(tests) == 1  # its comparison sits in the experiment's own folder
+    transfer.out = (args.out or base / cell) if single else base / cell
     judged = transfer.run(cfg, not args.no_progress, args.command)
-    if single:  # one test set: its comparison sits in --out itself, as it always has
-        (test,) = transfer.tests
-        cell = Dataset(f"{train.name}-to-{test.name}", test.root, "cross-dataset",
-                       train.records + test.records, train.skipped + test.skipped,
-                       train.synthetic or test.synthetic)  # fmt: skip
-        exp = transfer.experiment(cfg, False, args.command)
-        crop = {"train": train_stats, "test": stats[test.name]}
-        title = f"Cross-dataset: train {train.name} -> test {test.name}"
-        write_results(out, judged[test.name], cfg, cell, crop, exp, started, title)
+    if single:
+        _write_cells(transfer, judged, cfg, stats, transfer.out.parent, started, args.command,
+                     folder=transfer.out)  # fmt: skip
     else:
         _write_cells(transfer, judged, cfg, stats, base, started, args.command)
-    if args.save_models:  # trained on the train/dev part of A whatever was tested
+    if args.save_models:  # trained on the train/dev part of the training data, whatever was tested
         save_models(transfer.experiment(cfg, False, args.command), cfg.methods)
 
 

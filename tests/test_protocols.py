@@ -189,3 +189,18 @@ def test_bad_protocol_requests_fail_before_any_work(
     code, _, err = run(*args, "--methods", *METHODS, "--config", config, "--out", out)
     assert code == 2 and message in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_training_on_several_datasets_at_once(tmp_path, seed_subset_dir, nuaa_subset_dir,
+                                              replay_subset, config, fits):  # fmt: skip
+    out = tmp_path / "multi"
+    code, _, err = run("--train-data", seed_subset_dir, nuaa_subset_dir, "--test-data",
+                       replay_subset, "--methods", "lbp-lr", "--config", config, "--out", out,
+                       "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert len(fits) == 1
+    scores = read_scores(out / "scores" / "lbp-lr.csv")
+    dev_sets = {i.split("/")[0] for i in scores.sample_id[scores.split == "dev"]}
+    assert dev_sets == {"seed600-subset", "nuaa-subset"}  # dev carved from every source
+    doc = json.loads((out / "comparison.json").read_text())
+    assert doc["methods"][0]["n_bonafide"] + doc["methods"][0]["n_attack"] == 150  # all of it
