@@ -70,7 +70,6 @@ def _mobilenet_cdc(member: Member) -> Pipeline:
     clf = CNNClassifier(
         "mobilenet-cdc",
         augment="flip+capture",
-        colour="hsv-ycbcr",
         epochs=15,
         patience=5,
         learning_rate=3e-3,
@@ -165,7 +164,7 @@ _ENTRIES = [
         "mobilenet-cdc",
         "cnn",
         "MobileNet-style depthwise-separable CNN of central difference convolutions (Yu et al. "
-        "2020), HSV+YCbCr input at 96 px, flip + capture augmentation, label smoothing, cosine LR",
+        "2020), RGB input at 96 px, flip + capture augmentation, label smoothing, cosine LR",
         _mobilenet_cdc,
     ),
     Method(

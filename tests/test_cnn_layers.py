@@ -201,8 +201,17 @@ def test_new_parameters_are_validated():
             CNNClassifier(**bad)._validate_params()
 
 
+def test_new_parameters_reach_the_fit_cache_key_only_when_set():
+    X = np.zeros((4, 32, 32, 3), np.uint8)
+    y = np.array([0, 1, 0, 1])
+    default = CNNClassifier()._fit_path(X, y, None, None)
+    assert CNNClassifier(colour="rgb", lr_schedule="plateau")._fit_path(X, y, None, None) == default
+    for changed in ({"colour": "hsv-ycbcr"}, {"label_smoothing": 0.1}, {"augment": "capture"}):
+        assert CNNClassifier(**changed)._fit_path(X, y, None, None) != default
+
+
 def test_registry_entry_builds_a_96_px_mobilenet_cdc():
     assert METHODS["mobilenet-cdc"].family == "cnn"
     pipe = build_method("mobilenet-cdc")
     assert pipe["crop"].size == 96 and pipe["clf"].architecture == "mobilenet-cdc"
-    assert pipe["clf"].colour == "hsv-ycbcr" and pipe["clf"].lr_schedule == "cosine"
+    assert pipe["clf"].augment == "flip+capture" and pipe["clf"].lr_schedule == "cosine"

@@ -105,6 +105,8 @@ class CentralDifferenceDepthwiseConv2D(layers.DepthwiseConv2D):
     def __init__(self, *args, theta: float = 0.7, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         _check_theta_and_kernel(theta, self.kernel_size)
+        if self.data_format != "channels_last":
+            raise ValueError("CentralDifferenceDepthwiseConv2D supports channels_last only")
         self.theta = float(theta)
 
     def call(self, inputs):
@@ -117,7 +119,7 @@ class CentralDifferenceDepthwiseConv2D(layers.DepthwiseConv2D):
             data_format=self.data_format,
         )
         if self.use_bias:
-            outputs = outputs + self.bias  # channels_last: the bias broadcasts over the last axis
+            outputs = outputs + self.bias  # broadcasts over the last (channel) axis
         return outputs if self.activation is None else self.activation(outputs)
 
     def get_config(self) -> dict:

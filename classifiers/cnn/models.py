@@ -10,6 +10,7 @@ originals while letting the toolkit score with the logit, which does not saturat
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import keras
 from keras import layers
@@ -153,8 +154,6 @@ def _backbone(architecture: str, input_size: int, weights: str | None) -> keras.
     app = getattr(keras.applications, BACKBONES[architecture])
     build = dict(input_shape=(input_size, input_size, 3), include_top=False, pooling="avg")
     if weights not in (None, "imagenet"):
-        from pathlib import Path
-
         if not Path(weights).is_file():
             raise ValueError(f"pretrained weights file {weights} does not exist")
         return app(weights=str(weights), **build)
