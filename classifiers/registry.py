@@ -67,6 +67,21 @@ def _cnn(architecture: str) -> Callable[[Member], Pipeline]:
     return build
 
 
+def _mobilenet_cdc(member: Member) -> Pipeline:
+    from classifiers.cnn.estimator import CNNClassifier
+
+    clf = CNNClassifier(
+        "mobilenet-cdc",
+        augment="flip+capture",
+        epochs=15,
+        patience=5,
+        learning_rate=3e-3,
+        label_smoothing=0.1,
+        lr_schedule="cosine",
+    )
+    return Pipeline([("crop", FaceCropper(size=96)), ("clf", clf)])
+
+
 def _fusion(method: str) -> Callable[[Member], Pipeline]:
     def build(member: Member) -> Pipeline:
         from classifiers.fusion import ScoreFusion
@@ -147,6 +162,13 @@ _ENTRIES = [
         "the original Liveness-Detection project's CNN (Conv32-64-128-128, Dense512, sigmoid), "
         "seed augmentation, early stopping on dev loss",
         _cnn("seed-cnn"),
+    ),
+    Method(
+        "mobilenet-cdc",
+        "cnn",
+        "MobileNet-style depthwise-separable CNN of central difference convolutions (Yu et al. "
+        "2020), RGB input at 96 px, flip + capture augmentation, label smoothing, cosine LR",
+        _mobilenet_cdc,
     ),
     Method(
         "fusion-zmean",

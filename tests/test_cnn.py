@@ -250,7 +250,7 @@ def test_fit_on_demo_records_and_score_real_crops(seed600_dir):
 def test_registry_builds_cloneable_cnn_pipelines_without_importing_tensorflow_names():
     assert tuple(models.ARCHITECTURES) == ARCHITECTURES
     cnns = {name: m for name, m in METHODS.items() if m.family == "cnn"}
-    assert set(cnns) == {"livenessnet", "seed-cnn"}
+    assert set(cnns) == {"livenessnet", "seed-cnn", "mobilenet-cdc"}
     for name in cnns:
         pipe = build_method(name, {name: {"clf__epochs": 3, "crop__size": 48}})
         assert [s for s, _ in pipe.steps] == ["crop", "clf"]

@@ -36,8 +36,34 @@ if TYPE_CHECKING:
     import keras
 
 FORMAT_VERSION = 2
-ARCHITECTURES = ("livenessnet", "seed-cnn")
+ARCHITECTURES = ("livenessnet", "seed-cnn", "mobilenet-cdc", "mobilenetv3small", "efficientnetb0")
 """The names of `classifiers.cnn.models.ARCHITECTURES`, known without importing TensorFlow."""
+BACKBONES = ("mobilenetv3small", "efficientnetb0")
+"""The keras.applications architectures, the only ones `pretrained` weights can be given to."""
+AUGMENTATIONS = {
+    True: ("seed",),
+    False: (),
+    "seed": ("seed",),
+    "none": (),
+    "capture": ("capture",),
+    "flip+capture": ("flip", "capture"),
+    "seed+capture": ("seed", "capture"),
+}
+"""Values of `augment` -> the augmentations used: the seed project's geometric ones
+(`training.seed_augmentation`), or a horizontal flip alone, and/or capture-robust ones
+(`features.augment`)."""
+COLOURS = ("rgb", "hsv-ycbcr", "rgb-hsv-ycbcr")
+"""The input colour options of `classifiers.cnn.models.COLOURS`."""
+LR_SCHEDULES = ("plateau", "cosine")
+# Parameters added after cached fits existed: left out of the fit-cache key while at these
+# defaults, so the cache keys (and reuse) of earlier configurations stay the same.
+_LATER_DEFAULTS = {
+    "colour": "rgb",
+    "theta": 0.7,
+    "label_smoothing": 0.0,
+    "lr_schedule": "plateau",
+    "pretrained": None,
+}
 
 
 class CNNClassifier(ClassifierMixin, BaseEstimator):
@@ -45,8 +71,21 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    architecture : "livenessnet" or "seed-cnn" (see `classifiers.cnn.models`).
-    augment : apply the seed project's augmentation (`SEED_AUGMENTATION`) during training.
+    architecture : a name of `ARCHITECTURES` (see `classifiers.cnn.models`): "livenessnet",
+        "seed-cnn", "mobilenet-cdc" (depthwise-separable central difference CNN), or the
+        keras.applications backbones "mobilenetv3small" and "efficientnetb0".
+    augment : training augmentation, a key of `AUGMENTATIONS`: True or "seed" (the seed
+        project's geometric `SEED_AUGMENTATION`), "capture" (`features.augment`: gamma, white
+        balance, blur, resampling, sensor noise, JPEG), "flip+capture" (plus a horizontal
+        flip, cheaper than the seed's affine transforms), "seed+capture", False or "none".
+    colour : input channels computed in-graph from the RGB crop: "rgb", "hsv-ycbcr" or
+        "rgb-hsv-ycbcr" (`classifiers.cnn.layers.ColourSpaces`).
+    theta : central difference weight of "mobilenet-cdc" (0 = plain convolutions).
+    label_smoothing : binary cross-entropy label smoothing (0 = none).
+    lr_schedule : "plateau" (halve on a dev-loss plateau, see lr_patience) or "cosine"
+        (cosine decay from learning_rate to 0 over `epochs`).
+    pretrained : backbones only: None (random init), "imagenet" (downloaded by Keras once,
+        ValueError without network) or the path of a local no-top weights file.
     epochs : cap on training epochs. patience : early-stopping patience (epochs without a lower
         dev loss); the weights of the best dev-loss epoch are restored at the end. The defaults
         (8, 3) keep 5-fold seed600 at 64x64 within minutes on 2 CPU cores; on seed600 the best
@@ -63,7 +102,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         architecture: str = "livenessnet",
-        augment: bool = True,
+        augment: bool | str = True,
         epochs: int = 8,
         batch_size: int = 32,
         learning_rate: float = 1e-3,
@@ -73,9 +112,19 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         seed: int = 0,
         fit_cache: bool = True,
         verbose: int = 0,
+        colour: str = "rgb",
+        theta: float = 0.7,
+        label_smoothing: float = 0.0,
+        lr_schedule: str = "plateau",
+        pretrained: str | None = None,
     ) -> None:
         self.architecture = architecture
         self.augment = augment
+        self.colour = colour
+        self.theta = theta
+        self.label_smoothing = label_smoothing
+        self.lr_schedule = lr_schedule
+        self.pretrained = pretrained
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -105,9 +154,35 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
         if not 0 <= self.seed < 2**32:
             raise ValueError(f"seed must be in [0, 2**32), got {self.seed!r}")
-        for name in ("augment", "fit_cache"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.fit_cache, bool):
+            raise ValueError(f"fit_cache must be true or false, got {self.fit_cache!r}")
+        if not isinstance(self.augment, bool | str) or self.augment not in AUGMENTATIONS:
+            raise ValueError(f"augment must be one of {list(AUGMENTATIONS)}, got {self.augment!r}")
+        for name, options in (("colour", COLOURS), ("lr_schedule", LR_SCHEDULES)):
+            if getattr(self, name) not in options:
+                raise ValueError(
+                    f"{name} must be one of {list(options)}, got {getattr(self, name)!r}"
+                )
+        for name, high in (("theta", 1.0), ("label_smoothing", 0.5)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value <= high:
+                raise ValueError(f"{name} must be a number in [0, {high}], got {value!r}")
+        if self.pretrained is not None:
+            if self.architecture not in BACKBONES:
+                raise ValueError(
+                    f"pretrained weights need a backbone architecture {list(BACKBONES)}, "
+                    f"not {self.architecture!r}"
+                )
+            if not isinstance(self.pretrained, str | os.PathLike):
+                raise ValueError(
+                    f"pretrained must be None, 'imagenet' or a weights file path, "
+                    f"got {self.pretrained!r}"
+                )
+        if self.architecture in BACKBONES and self.colour != "rgb":
+            raise ValueError(
+                f"colour must be 'rgb' for {self.architecture} (ImageNet input), "
+                f"got {self.colour!r}"
+            )
 
     # ------------------------------------------------------------------ input
     @staticmethod
@@ -178,7 +253,12 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         """Where this training run is cached: parameters that shape it, data, labels, TF version."""
         import tensorflow as tf
 
-        params = {k: v for k, v in self.get_params().items() if k not in ("fit_cache", "verbose")}
+        params = {
+            k: v
+            for k, v in self.get_params().items()
+            if k not in ("fit_cache", "verbose")
+            and not (k in _LATER_DEFAULTS and v == _LATER_DEFAULTS[k])
+        }
         h = hashlib.sha256(
             json.dumps([params, tf.__version__], sort_keys=True, default=str).encode()
         )
@@ -197,33 +277,62 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         import keras
 
         from classifiers.cnn.models import ARCHITECTURES as BUILDERS
-        from classifiers.cnn.training import image_dataset, seed_augmentation, set_global_seed
+        from classifiers.cnn.training import (
+            SEED_AUGMENTATION,
+            capture_augmentation,
+            image_dataset,
+            seed_augmentation,
+            set_global_seed,
+        )
 
         set_global_seed(self.seed)
-        model = BUILDERS[self.architecture](images.shape[1])
+        arch = {"colour": self.colour}
+        if self.architecture == "mobilenet-cdc":
+            arch["theta"] = self.theta
+        if self.architecture in BACKBONES:
+            arch["weights"] = None if self.pretrained is None else str(self.pretrained)
+        model = BUILDERS[self.architecture](images.shape[1], **arch)
+        steps = -(-len(images) // self.batch_size)
+        learning_rate = self.learning_rate
+        if self.lr_schedule == "cosine":
+            learning_rate = keras.optimizers.schedules.CosineDecay(
+                self.learning_rate, decay_steps=self.epochs * steps
+            )
         model.compile(
-            optimizer=keras.optimizers.Adam(self.learning_rate),
-            loss="binary_crossentropy",
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss=keras.losses.BinaryCrossentropy(label_smoothing=self.label_smoothing)
+            if self.label_smoothing
+            else "binary_crossentropy",
             # One call per epoch: with ~12 small batches per epoch, per-step overhead is a
             # large share of CPU training time.
-            steps_per_execution=-(-len(images) // self.batch_size),
+            steps_per_execution=steps,
         )
         dev_ds = None if dev_images is None else image_dataset(dev_images, dev_y, batch_size=256)
         monitor = "loss" if dev_ds is None else "val_loss"
-        callbacks = [
-            keras.callbacks.ReduceLROnPlateau(
-                monitor, factor=0.5, patience=self.lr_patience, min_lr=1e-5
+        callbacks = []
+        if self.lr_schedule == "plateau":
+            callbacks.append(
+                keras.callbacks.ReduceLROnPlateau(
+                    monitor, factor=0.5, patience=self.lr_patience, min_lr=1e-5
+                )
             )
-        ]
         if dev_ds is not None:
             callbacks.append(
                 keras.callbacks.EarlyStopping(
                     monitor, patience=self.patience, restore_best_weights=True
                 )
             )
-        augmentation = seed_augmentation(self.seed) if self.augment else None
+        kinds = AUGMENTATIONS[self.augment]
+        no_geometry = {k: 0 for k in SEED_AUGMENTATION if k != "horizontal_flip"}
+        flip = seed_augmentation(self.seed, **no_geometry) if "flip" in kinds else None
         train_ds = image_dataset(
-            images, y, weights, self.batch_size, shuffle_seed=self.seed, augmentation=augmentation
+            images,
+            y,
+            weights,
+            self.batch_size,
+            shuffle_seed=self.seed,
+            augmentation=seed_augmentation(self.seed) if "seed" in kinds else flip,
+            crop_augmentation=capture_augmentation(self.seed) if "capture" in kinds else None,
         )
         history = model.fit(
             train_ds,
@@ -315,6 +424,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         meta = _read_meta(meta_path, cls.__name__)
         import keras
 
+        import classifiers.cnn.layers  # noqa: F401  (registers the custom layers for loading)
+
         try:
             est = cls(**meta["params"])
         except TypeError as e:
@@ -329,6 +440,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 def _load_fit(path: Path) -> tuple[keras.Model | None, dict[str, list[float]] | None]:
     """A cached training run (safe mode), or (None, None) when absent or unreadable."""
     import keras
+
+    import classifiers.cnn.layers  # noqa: F401  (registers the custom layers for loading)
 
     history_path = path.with_suffix(".json")
     if not path.is_file() or not history_path.is_file():

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
+
+from features.augment import capture_augment
 
 # The original project's ImageDataGenerator settings (600-image notebook): rotation_range=20,
 # width_shift_range=0.1, height_shift_range=0.2, shear_range=0.2, zoom_range=0.2,
@@ -70,6 +73,20 @@ def seed_augmentation(seed: int, **overrides: float | bool) -> keras.Sequential:
     return keras.Sequential(stack, name="augmentation")
 
 
+def capture_augmentation(seed: int, p: float = 0.5) -> Callable[[np.ndarray], np.ndarray]:
+    """`features.augment.capture_augment` as a batch function with its own seeded generator.
+
+    Each call draws fresh transforms; a new function (same seed) replays the same sequence,
+    so a training run is reproducible.
+    """
+    rng = np.random.default_rng(seed)
+
+    def augment(batch: np.ndarray) -> np.ndarray:
+        return capture_augment(batch, rng, p=p)
+
+    return augment
+
+
 def image_dataset(
     images: np.ndarray,
     labels: np.ndarray | None = None,
@@ -77,12 +94,15 @@ def image_dataset(
     batch_size: int = 32,
     shuffle_seed: int | None = None,
     augmentation: keras.Layer | None = None,
+    crop_augmentation: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tf.data.Dataset:
     """Batches of uint8 crops rescaled to [0, 1] (plus labels and sample weights when given).
 
-    Shuffles every epoch, reproducibly, when `shuffle_seed` is given, and passes the images
-    through `augmentation` (in training mode) when given. Augmenting in the input pipeline
-    rather than inside the model keeps saved models free of training-only layers.
+    Shuffles every epoch, reproducibly, when `shuffle_seed` is given. `crop_augmentation`
+    (uint8 batch -> uint8 batch, e.g. `capture_augmentation`) runs on each batch before the
+    rescale, in order, so a seeded one is reproducible; `augmentation` (Keras layers, training
+    mode) runs after it. Augmenting in the input pipeline rather than inside the model keeps
+    saved models free of training-only layers. Give augmentations to TRAINING datasets only.
     """
     parts: tuple = (images,)
     if labels is not None:
@@ -94,6 +114,10 @@ def image_dataset(
         ds = ds.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
 
     def rescale(x, *rest):
+        if crop_augmentation is not None:
+            shape = x.shape
+            x = tf.numpy_function(crop_augmentation, [x], tf.uint8, stateful=True)
+            x.set_shape(shape)
         x = tf.cast(x, tf.float32) / 255.0
         if augmentation is not None:
             x = augmentation(x, training=True)

@@ -1,0 +1,217 @@
+"""The custom layers and the stronger CNNs: central difference convolution, in-graph colour
+spaces, the MobileNet-style CDC network, keras.applications backbones, safe-mode persistence.
+
+Networks are tiny (32 px, one or two epochs, a few dozen crops) so the file stays fast.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import cv2
+import keras
+import numpy as np
+import pytest
+from scipy.signal import correlate2d
+
+from classifiers.cnn import models
+from classifiers.cnn.estimator import CNNClassifier
+from classifiers.cnn.layers import (
+    CentralDifferenceConv2D,
+    CentralDifferenceDepthwiseConv2D,
+    ColourSpaces,
+)
+from classifiers.registry import METHODS, build_method
+
+
+def reference_cdc(x: np.ndarray, w: np.ndarray, theta: float) -> np.ndarray:
+    """CDCN's definition, literally: sum over input channels of the 'same' (zero-padded)
+    cross-correlation, minus theta * x_centre * sum(w). x (H, W, Cin), w (k, k, Cin, Cout)."""
+    out = np.zeros(x.shape[:2] + (w.shape[3],))
+    for co in range(w.shape[3]):
+        for ci in range(w.shape[2]):
+            conv = correlate2d(x[..., ci], w[..., ci, co], mode="same")
+            out[..., co] += conv - theta * x[..., ci] * w[..., ci, co].sum()
+    return out
+
+
+def test_cdc_conv_equals_the_reference_computation_and_strides_stay_aligned():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1, 9, 9, 2)).astype("float32")
+    layer = CentralDifferenceConv2D(4, 3, padding="same", use_bias=False, theta=0.7)
+    layer.build(x.shape)
+    w = rng.normal(size=(3, 3, 2, 4)).astype("float32")
+    layer.set_weights([w])
+    expected = reference_cdc(x[0].astype(float), w.astype(float), 0.7)
+    np.testing.assert_allclose(np.asarray(layer(x))[0], expected, atol=1e-4)
+    # stride 2 'valid': the reference at the centres of the visited 3x3 windows
+    strided = CentralDifferenceConv2D(4, 3, strides=2, use_bias=False, theta=0.7)
+    strided.build(x.shape)
+    strided.set_weights([w])
+    np.testing.assert_allclose(np.asarray(strided(x))[0], expected[1:-1:2, 1:-1:2], atol=1e-4)
+
+
+def test_cdc_with_theta_zero_is_a_plain_convolution():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 8, 8, 3)).astype("float32")
+    cdc = CentralDifferenceConv2D(5, 3, padding="same", theta=0.0)
+    plain = keras.layers.Conv2D(5, 3, padding="same")
+    cdc.build(x.shape)
+    plain.build(x.shape)
+    plain.set_weights(cdc.get_weights())
+    np.testing.assert_allclose(np.asarray(cdc(x)), np.asarray(plain(x)), atol=1e-5)
+    with pytest.raises(ValueError, match="odd kernel"):
+        CentralDifferenceConv2D(4, 2)
+    with pytest.raises(ValueError, match="theta"):
+        CentralDifferenceConv2D(4, 3, theta=1.5)
+
+
+def test_cdc_depthwise_equals_the_reference_per_channel():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(1, 7, 7, 3)).astype("float32")
+    layer = CentralDifferenceDepthwiseConv2D(3, padding="same", theta=0.7)
+    layer.build(x.shape)
+    w = rng.normal(size=(3, 3, 3, 1)).astype("float32")
+    bias = rng.normal(size=(3,)).astype("float32")
+    layer.set_weights([w, bias])
+    expected = np.stack(
+        [reference_cdc(x[0, ..., c : c + 1], w[:, :, c : c + 1, :], 0.7)[..., 0] for c in range(3)],
+        axis=-1,
+    )
+    np.testing.assert_allclose(np.asarray(layer(x))[0], expected + bias, atol=1e-4)
+
+
+def test_colour_spaces_match_opencv(seed_subset_dir):
+    from benchmarks.datasets import load_dataset
+    from features.faces import FaceCropper
+
+    records = load_dataset(seed_subset_dir).records
+    crops = FaceCropper(size=32).transform(np.array(records[:2] + records[-2:], dtype=object))
+    rgb = crops.astype("float32") / 255.0
+    out = np.asarray(ColourSpaces(("RGB", "HSV", "YCbCr"))(rgb))
+    assert out.shape == (4, 32, 32, 9)
+    np.testing.assert_allclose(out[..., :3], rgb, atol=1e-6)
+    for im, got in zip(rgb, out, strict=True):
+        hsv = cv2.cvtColor(im, cv2.COLOR_RGB2HSV)  # float: H in degrees, S and V in [0, 1]
+        ycrcb = cv2.cvtColor(im, cv2.COLOR_RGB2YCrCb)
+        np.testing.assert_allclose(got[..., 4:6], hsv[..., 1:], atol=1e-4)
+        coloured = hsv[..., 1] > 0.05  # hue is undefined on greys
+        dh = np.abs(got[..., 3] * 360 - hsv[..., 0])[coloured]
+        assert np.minimum(dh, 360 - dh).max() < 0.5
+        np.testing.assert_allclose(got[..., 6:], ycrcb[..., [0, 2, 1]], atol=2e-3)
+    with pytest.raises(ValueError, match="spaces"):
+        ColourSpaces(("Lab",))
+
+
+# --------------------------------------------------------------------------- architectures
+def test_mobilenet_cdc_shapes_and_parameter_count():
+    def bn(c):
+        return 4 * c
+
+    for colour, channels in (("rgb", 3), ("hsv-ycbcr", 6)):
+        model = models.mobilenet_cdc(48, colour)
+        expected = 9 * channels * 16 + bn(16)
+        cin = 16
+        for cout, _ in models.MOBILENET_CDC_BLOCKS:
+            expected += 9 * cin + bn(cin) + cin * cout + bn(cout)
+            cin = cout
+        expected += cin + 1
+        assert model.count_params() == expected
+        assert model.output.shape[1:] == (1,)
+        assert model.get_layer("embedding").output.shape[1:] == (cin,)
+    assert models.mobilenet_cdc(48, theta=0.0).get_layer("stem_cdc").theta == 0.0
+    with pytest.raises(ValueError, match="colour"):
+        models.mobilenet_cdc(48, "lab")
+
+
+def test_colour_option_leaves_the_existing_architectures_as_they_were():
+    assert models.liveness_net(64).count_params() == models.liveness_net(64, "rgb").count_params()
+    assert "colour_spaces" not in [layer.name for layer in models.liveness_net(64).layers]
+    hsv = models.liveness_net(64, "hsv-ycbcr")
+    assert hsv.get_layer("colour_spaces").output.shape[-1] == 6
+
+
+def test_backbones_build_without_weights_and_save_in_safe_mode(tmp_path):
+    effnet = models.ARCHITECTURES["efficientnetb0"](32)
+    assert effnet.get_layer("embedding").output.shape[1:] == (1280,)
+    model = models.ARCHITECTURES["mobilenetv3small"](32)
+    assert model.output.shape[1:] == (1,) and model.get_layer("logit").units == 1
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype("float32")
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", compile=False, safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5)
+
+
+def test_a_failed_weights_download_is_a_clear_error_with_a_timeout(monkeypatch, tmp_path):
+    seen = {}
+
+    def offline(**kwargs):
+        seen["timeout"] = socket.getdefaulttimeout()
+        raise Exception("URL fetch failure: [Errno -2] Name or service not known")
+
+    monkeypatch.setattr(keras.applications, "MobileNetV3Small", offline)
+    before = socket.getdefaulttimeout()
+    with pytest.raises(ValueError, match="pretrained='/path/to/weights.h5'"):
+        models.pretrained_backbone("mobilenetv3small", 96, weights="imagenet")
+    assert seen["timeout"] == models.DOWNLOAD_TIMEOUT
+    assert socket.getdefaulttimeout() == before
+    with pytest.raises(ValueError, match="does not exist"):
+        models.pretrained_backbone("mobilenetv3small", 96, weights=str(tmp_path / "none.h5"))
+    with pytest.raises(ValueError, match="RGB"):
+        models.pretrained_backbone("mobilenetv3small", 96, colour="hsv-ycbcr")
+    with pytest.raises(ValueError, match="backbone architecture"):
+        CNNClassifier(pretrained="imagenet")._validate_params()
+
+
+# --------------------------------------------------------------------------- estimator
+def test_mobilenet_cdc_trains_saves_and_loads_in_safe_mode(tmp_path):
+    rng = np.random.default_rng(0)
+    y = np.arange(48) % 2
+    X = np.clip(rng.normal(120, 25, (48, 32, 32, 3)) + 40 * y[:, None, None, None], 0, 255)
+    X = X.astype(np.uint8)
+    clf = CNNClassifier(
+        "mobilenet-cdc",
+        colour="hsv-ycbcr",
+        augment="flip+capture",
+        label_smoothing=0.1,
+        lr_schedule="cosine",
+        epochs=2,
+        batch_size=16,
+        fit_cache=False,
+    ).fit(X[:32], y[:32], dev=(X[32:], y[32:]))
+    assert clf.n_epochs_ == 2
+    clf.save(tmp_path / "cdc.keras")
+    loaded = CNNClassifier.load(tmp_path / "cdc.keras")  # safe_mode=True inside
+    np.testing.assert_array_equal(loaded.decision_function(X), clf.decision_function(X))
+    assert loaded.get_params() == clf.get_params()
+    assert loaded.embed(X).shape == (48, models.MOBILENET_CDC_BLOCKS[-1][0])
+
+
+def test_new_parameters_are_validated():
+    for bad in (
+        {"colour": "lab"},
+        {"theta": 2.0},
+        {"label_smoothing": 0.9},
+        {"lr_schedule": "step"},
+        {"architecture": "livenessnet", "pretrained": "imagenet"},
+        {"architecture": "efficientnetb0", "colour": "hsv-ycbcr"},
+    ):
+        name = next(iter(bad.keys() - {"architecture"}))
+        with pytest.raises(ValueError, match=name if name != "pretrained" else "backbone"):
+            CNNClassifier(**bad)._validate_params()
+
+
+def test_new_parameters_reach_the_fit_cache_key_only_when_set():
+    X = np.zeros((4, 32, 32, 3), np.uint8)
+    y = np.array([0, 1, 0, 1])
+    default = CNNClassifier()._fit_path(X, y, None, None)
+    assert CNNClassifier(colour="rgb", lr_schedule="plateau")._fit_path(X, y, None, None) == default
+    for changed in ({"colour": "hsv-ycbcr"}, {"label_smoothing": 0.1}, {"augment": "capture"}):
+        assert CNNClassifier(**changed)._fit_path(X, y, None, None) != default
+
+
+def test_registry_entry_builds_a_96_px_mobilenet_cdc():
+    assert METHODS["mobilenet-cdc"].family == "cnn"
+    pipe = build_method("mobilenet-cdc")
+    assert pipe["crop"].size == 96 and pipe["clf"].architecture == "mobilenet-cdc"
+    assert pipe["clf"].augment == "flip+capture" and pipe["clf"].lr_schedule == "cosine"
