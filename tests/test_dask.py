@@ -3,6 +3,7 @@ and an unreachable scheduler is refused before any work (real Replay-Attack fram
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -30,6 +31,8 @@ clf__inner_splits = 2
 [params.colour-lbp-svm]
 clf__C = [1.0]
 clf__gamma = [1.0]
+clf__approximate_above = 20
+clf__approximate_components = 10
 """
 
 
@@ -75,6 +78,16 @@ def test_local_cluster_gives_bit_identical_scores(
         a = (tmp_path / "local" / "scores" / f"{method}.csv").read_bytes()
         b = (tmp_path / "dask" / "scores" / f"{method}.csv").read_bytes()
         assert a == b, method
+    # The variant that ran is in the comparison and in the resumable state.
+    for out in ("local", "dask"):
+        doc = json.loads((tmp_path / out / "comparison.json").read_text(encoding="utf-8"))
+        variant = {m["name"]: m["variant"] for m in doc["methods"]}
+        assert variant == {
+            "lbp-svm": "exact",
+            "colour-lbp-svm": "approximate: Nystroem + LinearSVC",
+        }
+        state = json.loads((tmp_path / out / "state" / "colour-lbp-svm.json").read_text())
+        assert set(state["variants"]) == {"approximate: Nystroem + LinearSVC"}
 
 
 def _free_port() -> int:
