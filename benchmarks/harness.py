@@ -72,7 +72,7 @@ class MethodResult:
             "fit_seconds_mean": float(np.mean(self.fit_seconds)),
             "ms_per_image": self.ms_per_image,
             "score_file": None if self.score_file is None else str(self.score_file),
-            "variant": ", ".join(dict.fromkeys(self.variants)) or None,
+            "classifier_variant": ", ".join(dict.fromkeys(self.variants)) or None,
         }
 
     def summary(self) -> str:

@@ -81,7 +81,7 @@ def test_local_cluster_gives_bit_identical_scores(
     # The variant that ran is in the comparison and in the resumable state.
     for out in ("local", "dask"):
         doc = json.loads((tmp_path / out / "comparison.json").read_text(encoding="utf-8"))
-        variant = {m["name"]: m["variant"] for m in doc["methods"]}
+        variant = {m["name"]: m["classifier_variant"] for m in doc["methods"]}
         assert variant == {
             "lbp-svm": "exact",
             "colour-lbp-svm": "approximate: Nystroem + LinearSVC",
