@@ -171,3 +171,20 @@ def test_execution_refuses_bad_settings() -> None:
         Execution(workers=2, scheduler="tcp://127.0.0.1:1")
     with pytest.raises(ExecutionError, match="at least 1"):
         Execution(workers=0)
+
+
+def test_existing_cluster_by_address_crops_into_the_shared_cache(
+    replay_videos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dask.distributed import LocalCluster
+
+    monkeypatch.setenv("LIVENESS_CACHE_DIR", str(tmp_path / "cache"))
+    dataset = load_dataset(replay_videos)
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        with Execution(scheduler=cluster.scheduler_address) as ex:
+            assert ex.describe() == f"Dask scheduler {cluster.scheduler_address}"
+            kept, stats = crop_dataset(dataset, FaceCropper(), progress=False, execution=ex)
+        # Leaving the Execution disconnects from the cluster but never stops it.
+        assert cluster.scheduler_info["workers"]
+    assert len(kept) == 90 and sum(stats.by_source.values()) == 90
+    assert len(list((tmp_path / "cache" / "crops").rglob("*.npz"))) == 90
