@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -141,18 +142,30 @@ class Execution:
         self, fn: Callable[..., list], items: Sequence, *args: Any, name: str = "chunk"
     ) -> Iterator[Any]:
         """`fn(chunk, *args)` on consecutive chunks of `items` on the workers; yields the
-        concatenated per-item results in order. Needs an entered distributed Execution."""
+        concatenated per-item results in order. At most a few tasks per worker thread are in
+        flight, so neither the client nor the scheduler holds the whole dataset's tasks.
+        Needs an entered distributed Execution."""
         if self.client is None:
             raise ExecutionError("map_chunks needs a running Dask cluster (use `with Execution`)")
-        chunks = [items[i : i + self.chunk] for i in range(0, len(items), self.chunk)]
+        starts = iter(range(0, len(items), self.chunk))
         run = secrets.token_hex(4)
-        futures = [
-            self.client.submit(fn, c, *args, key=f"{name}-{run}-{i}") for i, c in enumerate(chunks)
-        ]
+        window = max(8, 4 * sum(self.client.nthreads().values()))  # tasks in flight at once
+        pending: deque = deque()
+
+        def submit() -> None:
+            i = next(starts, None)
+            if i is not None:
+                chunk = items[i : i + self.chunk]
+                pending.append(self.client.submit(fn, chunk, *args, key=f"{name}-{run}-{i}"))
+
         try:
-            for fut in futures:
+            for _ in range(window):
+                submit()
+            while pending:
+                fut = pending.popleft()
                 yield from fut.result()
                 fut.release()
+                submit()
         finally:
-            for fut in futures:
+            for fut in pending:
                 fut.cancel()
