@@ -131,6 +131,7 @@ class Experiment:
             "params": params or {},
             "fit_seconds": result.fit_seconds,
             "ms_per_image": result.ms_per_image,
+            "variants": result.variants,
             "scores_sha256": file_sha256(score_file),
         }
         atomic_write(state_file, json.dumps(state, indent=2, default=str))
@@ -156,6 +157,7 @@ class Experiment:
             ms_per_image=saved.get("ms_per_image", float("nan")),
             scores=table,
             score_file=score_file,
+            variants=saved.get("variants", []),
         )
 
 

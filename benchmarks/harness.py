@@ -60,6 +60,7 @@ class MethodResult:
     ms_per_image: float
     scores: ScoreTable = field(repr=False)
     score_file: Path | None = None
+    variants: list[str] = field(default_factory=list)  # per fold: the fitted `variant_`, if any
 
     def to_dict(self) -> dict:
         """JSON-ready: name, family, the `benchmarks.evaluate` keys, timings, score file."""
@@ -71,6 +72,7 @@ class MethodResult:
             "fit_seconds_mean": float(np.mean(self.fit_seconds)),
             "ms_per_image": self.ms_per_image,
             "score_file": None if self.score_file is None else str(self.score_file),
+            "classifier_variant": ", ".join(dict.fromkeys(self.variants)) or None,
         }
 
     def summary(self) -> str:
@@ -132,6 +134,12 @@ def _attack_scores(estimator: BaseEstimator, X: np.ndarray, where: str) -> np.nd
     return scores
 
 
+def _variant(estimator: BaseEstimator) -> str | None:
+    """The `variant_` of a fitted method's last step (exact or approximate SVM), if it has one."""
+    last = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    return getattr(last, "variant_", None)
+
+
 def _check_fold(fold: object, y: np.ndarray, where: str, need_dev: bool) -> None:
     for part in ("train", "dev", "test"):
         idx = np.asarray(getattr(fold, part))
@@ -177,6 +185,7 @@ def evaluate_method(
     y = np.array([r.label for r in records], dtype=int)
     rows: dict[str, list] = {k: [] for k in ("index", "fold", "split", "score")}
     fit_seconds: list[float] = []
+    variants: list[str] = []
     score_seconds = 0.0
     for fold in tqdm(folds, desc=name, disable=not progress):
         where = f"method {name!r}, fold {fold.index}"
@@ -190,6 +199,8 @@ def evaluate_method(
         except Exception as e:
             raise HarnessError(f"{where}: fit failed: {type(e).__name__}: {e}") from e
         fit_seconds.append(time.perf_counter() - start)
+        if _variant(est) is not None:
+            variants.append(_variant(est))
         for split in ("dev", "test"):
             idx = np.asarray(getattr(fold, split))
             start = time.perf_counter()
@@ -231,6 +242,7 @@ def evaluate_method(
         ms_per_image=1000 * score_seconds / max(len(idx), 1),
         scores=table,
         score_file=out_path,
+        variants=variants,
     )
 
 

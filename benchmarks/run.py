@@ -16,10 +16,12 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from joblib import parallel_config
 
 from benchmarks.ablations import run_ablations
 from benchmarks.config import Config, ConfigError, load_config
@@ -33,7 +35,10 @@ from benchmarks.splits import check_supports, make_folds
 from benchmarks.transfer import Transfer, tag, write_results
 from benchmarks.transfer_report import write_leave_one_out, write_matrix
 from classifiers.registry import EXTERNAL_PREFIX, METHODS, build_method
+from features.base import FeatureExtractor
+from features.execution import Execution, ExecutionError
 from features.faces import crop_dataset, face_found
+from features.precompute import precompute_features
 from features.records import ATTACK, BONAFIDE, LABEL_NAMES, Dataset, DatasetError
 
 
@@ -56,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, help="number of folds (k-fold protocol)")
     p.add_argument("--seed", type=int, help="seed of splits, training and bootstrap")
     p.add_argument("--jobs", type=int, default=1, help="parallel jobs for cropping")
+    p.add_argument(
+        "--workers", type=int, metavar="N", help="run the per-image work on a local Dask cluster"
+    )
+    p.add_argument(
+        "--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster (tcp://host:8786)"
+    )
     p.add_argument("--out", type=Path, help="output folder (default: results/<dataset>)")
     p.add_argument("--quick", action="store_true", help="fewer folds, methods and epochs")
     p.add_argument("--config", type=Path, help="TOML file merged over the default config")
@@ -111,12 +122,28 @@ def _load(path: Path | None, args: argparse.Namespace) -> Dataset:
 
 def _crop(dataset: Dataset, cfg: Config, args: argparse.Namespace) -> tuple[Dataset, dict]:
     """Crop every record up front with each method's crop step: bad files are found (and listed)
-    before any method runs, and the methods then read their crops from the cache."""
+    before any method runs, and the methods then read their crops from the cache. On Dask, the
+    workers also fill the feature cache of every handcrafted method."""
     croppers = cfg.crop_steps()
     for cropper in croppers:
         dataset, stats = crop_dataset(
-            dataset, cropper, n_jobs=args.jobs, progress=not args.no_progress
+            dataset,
+            cropper,
+            n_jobs=args.jobs,
+            progress=not args.no_progress,
+            execution=args.execution,
         )
+    if args.execution.distributed:  # the workers fill the feature caches of handcrafted methods
+        for name in cfg.methods:
+            steps = cfg.pipeline(name).named_steps
+            if "crop" in steps and isinstance(steps.get("features"), FeatureExtractor):
+                precompute_features(
+                    dataset.records,
+                    steps["crop"],
+                    steps["features"],
+                    args.execution,
+                    not args.no_progress,
+                )
     if dataset.skipped:
         print(f"skipped {len(dataset.skipped)} file(s) (listed in the report):", file=sys.stderr)
         for s in dataset.skipped[:10]:
@@ -131,6 +158,11 @@ def _crop(dataset: Dataset, cfg: Config, args: argparse.Namespace) -> tuple[Data
         for c in (BONAFIDE, ATTACK)
     }
     return dataset, {**stats.as_dict(), "face_found_by_class": by_class}
+
+
+def _joblib_backend(args: argparse.Namespace) -> AbstractContextManager:
+    """On Dask, joblib's parallel loops (grid searches with `clf__n_jobs = -1`) run there too."""
+    return parallel_config(backend="dask") if args.execution.distributed else nullcontext()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -176,6 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"{flag} lists a dataset twice: {' '.join(map(str, names))}")
     if protocols and protocols[0] != "--data/--demo" and args.ablation:
         parser.error(f"--ablation runs on one dataset (--data or --demo), not with {protocols[0]}")
+    if args.workers is not None and args.scheduler is not None:
+        parser.error("--workers and --scheduler exclude each other")
+    if args.workers is not None and args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
     if args.jobs == 0 or args.jobs < -1:
         parser.error(f"--jobs must be a positive number or -1 (all cores), got {args.jobs}")
     try:
@@ -191,15 +227,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     try:
-        if args.cross:
-            _cross(args, cfg, started)
-        elif args.leave_one_out:
-            _leave_one_out(args, cfg, started)
-        elif args.train_data is not None:
-            _train_test(args, cfg, started)
-        else:
-            _in_dataset(args, cfg, ablations, started)
-    except (DatasetError, ConfigError) as e:
+        with Execution(args.workers, args.scheduler) as args.execution, _joblib_backend(args):
+            if args.execution.distributed:
+                print(f"running on a {args.execution.describe()}")
+            if args.cross:
+                _cross(args, cfg, started)
+            elif args.leave_one_out:
+                _leave_one_out(args, cfg, started)
+            elif args.train_data is not None:
+                _train_test(args, cfg, started)
+            else:
+                _in_dataset(args, cfg, ablations, started)
+    except (DatasetError, ConfigError, ExecutionError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

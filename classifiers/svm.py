@@ -9,6 +9,12 @@
   `Chi2Kernel`), ``"additive_chi2"`` (`AdditiveChi2Sampler` + `LinearSVC`, the scalable form for
   large datasets) or ``"logistic"`` (logistic regression, the simple reference).
 
+Above `approximate_above` training rows (default 20,000: an exact kernel SVM costs time
+quadratic in the rows, memory too), `TunedClassifier` fits kernel approximations with a linear SVM
+instead (`APPROXIMATIONS`): RBF -> `Nystroem` features + `LinearSVC`; exponential chi2 ->
+`AdditiveChi2Sampler` + `LinearSVC` (the additive chi2 kernel, Vedaldi & Zisserman 2012); a
+linear kernel -> `LinearSVC`. `variant_` says which ran.
+
 `TunedClassifier` is the last step of every handcrafted method's pipeline: over a feature matrix,
 it grid-searches C, gamma and kernel with `StratifiedGroupKFold`. It requests `groups` through
 scikit-learn's metadata routing (the harness passes each record's group: subject, else video,
@@ -26,7 +32,7 @@ from numbers import Real
 import numpy as np
 from sklearn import config_context
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
-from sklearn.kernel_approximation import AdditiveChi2Sampler
+from sklearn.kernel_approximation import AdditiveChi2Sampler, Nystroem
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics.pairwise import additive_chi2_kernel, chi2_kernel
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
@@ -39,6 +45,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 KERNELS = ("rbf", "linear", "chi2", "additive_chi2", "logistic")
 NORMS = ("hellinger", "l1", None)
 _HISTOGRAM_KERNELS = ("chi2", "additive_chi2")
+APPROXIMATIONS = {
+    "rbf": "Nystroem + LinearSVC",
+    "chi2": "AdditiveChi2Sampler + LinearSVC",
+    "linear": "LinearSVC",
+}
+"""What each exact kernel becomes above `TunedClassifier.approximate_above` training rows."""
+DEFAULT_APPROXIMATE_ABOVE = 20_000
 
 
 class HistogramNormaliser(TransformerMixin, BaseEstimator):
@@ -91,7 +104,30 @@ class Chi2Kernel:
         return f"Chi2Kernel(gamma={self.gamma:.4g})"
 
 
-def _final_step(kernel: str, C: float, gamma: float | str, random_state: int) -> BaseEstimator:
+def _final_step(
+    kernel: str,
+    C: float,
+    gamma: float | str,
+    random_state: int,
+    approximate: bool = False,
+    n_components: int = 500,
+) -> BaseEstimator:
+    if approximate and kernel == "rbf":
+        # n_jobs=1: how the kernel is chunked (and so its rounding) never depends on the joblib
+        # backend in force, so a run on Dask scores bit-identically to an in-process run.
+        nystroem = Nystroem(
+            kernel="rbf",
+            gamma=gamma,
+            n_components=n_components,
+            random_state=random_state,
+            n_jobs=1,
+        )
+        svm = LinearSVC(C=C, class_weight="balanced", random_state=random_state)
+        return Pipeline([("map", nystroem), ("svm", svm)])
+    if approximate and kernel == "linear":
+        return LinearSVC(C=C, class_weight="balanced", random_state=random_state)
+    if approximate and kernel == "chi2":  # its approximation is the additive chi2 pipeline
+        kernel = "additive_chi2"
     if kernel in ("rbf", "linear"):
         return SVC(kernel=kernel, C=C, gamma=gamma, class_weight="balanced")
     if kernel == "chi2":
@@ -111,11 +147,13 @@ def make_classifier(
     norm: str | None = "hellinger",
     scale: bool = True,
     random_state: int = 0,
+    approximate: bool = False,
 ) -> Pipeline:
     """Features -> attack scores: `norm` -> [chi2 map] -> [StandardScaler] -> SVC / LinearSVC / LR.
 
     Chi-squared kernels need non-negative histograms, so they take `norm` "l1"/"hellinger" and
     skip the scaler (for "additive_chi2" the scaler follows the explicit feature map).
+    `approximate`: the kernel's `APPROXIMATIONS` entry instead of the exact SVM.
     """
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
@@ -125,12 +163,14 @@ def make_classifier(
         raise ValueError(
             f"kernel {kernel!r} needs histogram features: set norm='l1' or 'hellinger'"
         )
+    if approximate and kernel == "chi2":
+        kernel = "additive_chi2"
     steps = [("norm", HistogramNormaliser(norm))]
     if kernel == "additive_chi2":
         steps.append(("map", AdditiveChi2Sampler(sample_steps=2)))
     use_scaler = scale and kernel != "chi2"
     steps.append(("scale", StandardScaler() if use_scaler else "passthrough"))
-    steps.append(("clf", _final_step(kernel, C, gamma, random_state)))
+    steps.append(("clf", _final_step(kernel, C, gamma, random_state, approximate)))
     return Pipeline(steps)
 
 
@@ -162,7 +202,10 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
     (requested through metadata routing) keep each group on one side of every inner split;
     without them each sample is its own group. After `fit`: `best_params_`, `best_score_`
     (mean inner-CV `scoring`), `cv_results_` (one GridSearchCV `cv_results_` per kernel; None
-    without search) and `classifier_`.
+    without search), `classifier_`, and `variant_`: "exact", or "approximate: " and the
+    `APPROXIMATIONS` entry of the chosen kernel when the training set had more than
+    `approximate_above` rows (None: never approximate). `approximate_components` is the
+    number of Nystroem components.
     """
 
     __metadata_request__fit = {"groups": True, "sample_weight": True}  # noqa: RUF012
@@ -184,6 +227,8 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         scoring: str = "roc_auc",
         n_jobs: int | None = 1,
         random_state: int = 0,
+        approximate_above: int | None = DEFAULT_APPROXIMATE_ABOVE,
+        approximate_components: int = 500,
     ) -> None:
         self.kernels = kernels
         self.C = C
@@ -194,6 +239,8 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         self.scoring = scoring
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.approximate_above = approximate_above
+        self.approximate_components = approximate_components
 
     def _validate_params(self) -> None:
         """Raise ValueError naming the first parameter outside what the classifier supports."""
@@ -219,19 +266,34 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         splits = self.inner_splits
         if isinstance(splits, bool) or not isinstance(splits, int) or not 2 <= splits <= 20:
             raise ValueError(f"inner_splits must be an integer in 2..20, got {splits!r}")
+        above = self.approximate_above
+        if above is not None and (
+            isinstance(above, bool) or not isinstance(above, int | np.integer) or above < 1
+        ):
+            raise ValueError(f"approximate_above must be a positive integer or None, got {above!r}")
+        comps = self.approximate_components
+        if isinstance(comps, bool) or not isinstance(comps, int | np.integer) or comps < 10:
+            raise ValueError(f"approximate_components must be an integer >= 10, got {comps!r}")
 
-    def _candidates(self, F: np.ndarray) -> list[dict]:
+    def _candidates(self, F: np.ndarray, approximate: bool) -> list[dict]:
         """Per kernel: its pipeline and the classifiers to try in its last step."""
         grid = []
         for kernel in self.kernels:
             pipe = make_classifier(kernel, norm=self.norm, scale=self.scale)
-            if kernel in _GAMMA_SCALES:
+            if approximate and kernel == "chi2":  # no gamma: the additive kernel has none
+                pipe = make_classifier(kernel, norm=self.norm, scale=self.scale, approximate=True)
+                settings = [(c, "scale") for c in self.C]
+            elif kernel in _GAMMA_SCALES:
                 base = _GAMMA_SCALES[kernel](pipe, F)
                 settings = [(c, g * base) for c in self.C for g in self.gamma]
             else:
                 settings = [(c, "scale") for c in self.C]
-            clfs = [_final_step(kernel, c, g, self.random_state) for c, g in settings]
-            grid.append({"pipe": pipe, "clf": clfs})
+            comps = int(self.approximate_components)
+            clfs = [
+                _final_step(kernel, c, g, self.random_state, approximate, comps)
+                for c, g in settings
+            ]
+            grid.append({"kernel": kernel, "pipe": pipe, "clf": clfs})
         return grid
 
     def fit(
@@ -269,7 +331,8 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
             )
         groups = np.arange(len(y)) if groups is None else np.asarray(groups)
         weighted = {} if weights is None else {"clf__sample_weight": np.asarray(weights, float)}
-        candidates = self._candidates(F)
+        approximate = self.approximate_above is not None and len(y) > self.approximate_above
+        candidates = self._candidates(F, approximate)
         n_candidates = sum(len(c["clf"]) for c in candidates)
         if n_candidates == 1:
             self.classifier_ = candidates[0]["pipe"].set_params(clf=candidates[0]["clf"][0])
@@ -277,6 +340,7 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
             self.best_params_ = {"clf": self.classifier_[-1]}
             self.best_score_ = None
             self.cv_results_ = None
+            self.variant_ = self._variant(candidates[0]["kernel"], approximate)
             return self
         # One grid per kernel (each has its own pipeline shape); keep the best inner-CV score.
         cv = StratifiedGroupKFold(self.inner_splits, shuffle=True, random_state=self.random_state)
@@ -295,11 +359,18 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
             search.fit(F, y, groups=groups, **weighted)
             results.append(search.cv_results_)
             if best is None or search.best_score_ > best[0]:
-                best = (search.best_score_, cand["pipe"], search.best_params_)
-        self.best_score_, pipe, self.best_params_ = best
+                best = (search.best_score_, cand["pipe"], search.best_params_, cand["kernel"])
+        self.best_score_, pipe, self.best_params_, kernel = best
         self.classifier_ = clone(pipe).set_params(**self.best_params_).fit(F, y, **weighted)
         self.cv_results_ = results
+        self.variant_ = self._variant(kernel, approximate)
         return self
+
+    @staticmethod
+    def _variant(kernel: str, approximate: bool) -> str:
+        if approximate and kernel in APPROXIMATIONS:
+            return f"approximate: {APPROXIMATIONS[kernel]}"
+        return "exact"
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Attack scores (higher = more likely an attack), one per row of X."""

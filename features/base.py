@@ -73,9 +73,10 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         text += repr(sorted(params.items()))
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
-    def cache_dir(self) -> Path:
-        """Folder holding this extractor's cached vectors."""
-        return cache_root() / "features" / f"{type(self).__name__}-{self.cache_key()}"
+    def cache_dir(self, root: Path | None = None) -> Path:
+        """Folder holding this extractor's cached vectors, under `root` (default `cache_root()`)."""
+        root = cache_root() if root is None else Path(root)
+        return root / "features" / f"{type(self).__name__}-{self.cache_key()}"
 
     def _compute(self, crop: np.ndarray) -> np.ndarray:
         v = np.asarray(self._extract(crop), dtype=np.float64).ravel()
@@ -85,6 +86,11 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 crops -> (N, D) float64 features."""
+        return self.extract(X)
+
+    def extract(self, X: np.ndarray, root: Path | None = None) -> np.ndarray:
+        """`transform` with the feature cache under `root` (default `cache_root()`): a Dask
+        worker is told the client's cache root rather than trusting its own environment."""
         self._validate_params()
         X = check_crops(X)
         n = X.shape[0]
@@ -94,7 +100,7 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         out: list[np.ndarray | None] = [first] + [None] * (n - 1)
         paths: list[Path | None] = [None] * n
         if self.cache:
-            folder = self.cache_dir()
+            folder = self.cache_dir(root)
             for i in range(n):
                 h = crop_hash(X[i])
                 paths[i] = folder / h[:2] / f"{h}.npy"

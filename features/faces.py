@@ -31,11 +31,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from tqdm.auto import tqdm
 
 from features import blazeface
 from features.blazeface import Face
+from features.execution import Execution
 from features.files import atomic_open, cache_root
 from features.images import ImageError, read_frame, read_image
 from features.records import Dataset, Presentation, Skipped
@@ -91,6 +92,7 @@ seed600: a class-dependent framing cue), "thorough" (finer scales, three times t
 DEFAULT_DETECTOR = "blazeface"
 
 _PAD = cv2.BORDER_REFLECT_101
+_NO_CROP = np.zeros((0, 0, 3), np.uint8)  # stands for a crop that stayed on a Dask worker
 
 
 @dataclass(frozen=True)
@@ -500,17 +502,42 @@ def _crop_or_reason(cropper: FaceCropper, record: Presentation) -> CropResult | 
         return e.reason if record.frame is None else f"frame {record.frame}: {e.reason}"
 
 
+def _crop_chunk(records: list[Presentation], cropper: FaceCropper) -> list[str]:
+    """On a worker: crop and cache each record; its source, or `!reason` if undecodable.
+
+    Only these short strings travel back, never the crops: the client's memory stays flat.
+    """
+    out = []
+    for r in records:
+        res = _crop_or_reason(cropper, r)
+        out.append("!" + res if isinstance(res, str) else res.source)
+    return out
+
+
 def crop_dataset(
-    dataset: Dataset, cropper: FaceCropper, n_jobs: int | None = 1, progress: bool = True
+    dataset: Dataset,
+    cropper: FaceCropper,
+    n_jobs: int | None = 1,
+    progress: bool = True,
+    execution: Execution | None = None,
 ) -> tuple[Dataset, CropStats]:
     """Crop (and cache) every record up front; undecodable ones move to `skipped`.
 
     Returns the dataset without those records (`Dataset.with_records`) and the crop stats.
     Later `cropper.transform` calls on the kept records read the cache instead of decoding.
+    In-process with `n_jobs` joblib workers, or on the Dask workers of a distributed
+    `execution`, which write the crops to the cache root this process sees.
     """
     cropper.fit(None)
     records = dataset.records
-    if n_jobs == 1:
+    if execution is not None and execution.distributed:
+        remote = clone(cropper).set_params(cache_dir=cropper.cache_dir or cache_root())
+        results = (
+            s[1:] if s.startswith("!") else CropResult(_NO_CROP, False, s)
+            for s in execution.map_chunks(_crop_chunk, records, remote, name="crop")
+        )
+        n_jobs = 0  # results carry no crop: nothing to memo here
+    elif n_jobs == 1:
         results = (_crop_or_reason(cropper, r) for r in records)
     else:
         results = Parallel(n_jobs=n_jobs, return_as="generator")(
@@ -524,7 +551,7 @@ def crop_dataset(
         if isinstance(res, str):
             skipped.append(Skipped(r.path, res))
             continue
-        if n_jobs != 1:  # a worker computed it: remember it here too
+        if n_jobs not in (0, 1):  # a joblib worker computed it: remember it here too
             _memo_put((cropper.param_key(), cropper._entry_path(r).stem), res)
         kept.append(r)
         sources[res.source] += 1
