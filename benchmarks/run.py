@@ -37,7 +37,7 @@ from benchmarks.transfer_report import write_leave_one_out, write_matrix
 from classifiers.registry import EXTERNAL_PREFIX, METHODS, build_method
 from features.base import FeatureExtractor
 from features.execution import Execution, ExecutionError
-from features.faces import crop_dataset, face_found
+from features.faces import crop_dataset
 from features.precompute import precompute_features
 from features.records import ATTACK, BONAFIDE, LABEL_NAMES, Dataset, DatasetError
 
@@ -150,14 +150,16 @@ def _crop(dataset: Dataset, cfg: Config, args: argparse.Namespace) -> tuple[Data
             print(f"  {s.path}: {s.reason}", file=sys.stderr)
     if not croppers:  # no method crops faces (the metadata audit alone)
         return dataset, {}
-    found = face_found(dataset.records, croppers[0])
+    crops = [croppers[0].crop_one(r) for r in dataset.records]  # from the cache
+    found = np.array([c.face_found for c in crops])
     labels = np.array(dataset.labels)
     # Per class, because a face found more often in one class makes crop framing itself a cue.
     by_class = {
         LABEL_NAMES[c]: f"{int(found[labels == c].sum())} of {int((labels == c).sum())}"
         for c in (BONAFIDE, ATTACK)
     }
-    return dataset, {**stats.as_dict(), "face_found_by_class": by_class}
+    several = sum(c.n_faces > 1 for c in crops)  # the largest face was cropped
+    return dataset, {**stats.as_dict(), "face_found_by_class": by_class, "several_faces": several}
 
 
 def _joblib_backend(args: argparse.Namespace) -> AbstractContextManager:

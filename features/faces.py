@@ -525,7 +525,7 @@ def crop_dataset(
 
     Returns the dataset without those records (`Dataset.with_records`) and the crop stats.
     Later `cropper.transform` calls on the kept records read the cache instead of decoding.
-    In-process with `n_jobs` joblib workers, or on the Dask workers of a distributed
+    In-process with `n_jobs` threads, or on the Dask workers of a distributed
     `execution`, which write the crops to the cache root this process sees.
     """
     cropper.fit(None)
@@ -539,8 +539,9 @@ def crop_dataset(
         n_jobs = 0  # results carry no crop: nothing to memo here
     elif n_jobs == 1:
         results = (_crop_or_reason(cropper, r) for r in records)
-    else:
-        results = Parallel(n_jobs=n_jobs, return_as="generator")(
+    else:  # threads: decoding, detection and resizing release the GIL, and no worker process
+        # can outlive a run that is killed
+        results = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
             delayed(_crop_or_reason)(cropper, r) for r in records
         )
     kept: list[Presentation] = []
@@ -551,14 +552,7 @@ def crop_dataset(
         if isinstance(res, str):
             skipped.append(Skipped(r.path, res))
             continue
-        if n_jobs not in (0, 1):  # a joblib worker computed it: remember it here too
-            _memo_put((cropper.param_key(), cropper._entry_path(r).stem), res)
         kept.append(r)
         sources[res.source] += 1
     stats = CropStats(len(kept), len(skipped), dict(sources))
     return dataset.with_records(kept, skipped), stats
-
-
-def face_found(records: Iterable[Presentation], cropper: FaceCropper) -> np.ndarray:
-    """Boolean array: was a face (box or detector) used for each record's crop?"""
-    return np.array([cropper.crop_one(r).face_found for r in _as_records(records)], dtype=bool)

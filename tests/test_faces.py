@@ -18,7 +18,6 @@ from features.faces import (
     clear_memo,
     crop_dataset,
     detect_face,
-    face_found,
 )
 from features.files import cache_root
 from features.images import read_image
@@ -128,7 +127,7 @@ def test_celeba_boxes_are_used_and_hold_a_face(celeba_dir, tmp_path, count_decod
 def test_detector_finds_most_faces_on_seed600_live(seed600_dir, tmp_path, count_decodes):
     recs = seed_records(seed600_dir, "Live", range(1, 21))
     cropper = FaceCropper(cache_dir=tmp_path)
-    found = face_found(recs, cropper)
+    found = np.array([cropper.crop_one(r).face_found for r in recs])
     assert count_decodes["detect"] == 20
     assert {cropper.crop_one(r).source for r in recs} <= {"detector", "centre"}
     assert found.sum() >= 15  # measured: 16 of these 20 (256 of all 300 Live images)
@@ -162,7 +161,7 @@ def test_no_face_falls_back_to_the_centre_square(tmp_path):
     np.testing.assert_array_equal(
         res.crop, cv2.resize(img[:, 50:150], (50, 50), interpolation=cv2.INTER_AREA)
     )
-    assert not face_found([r], FaceCropper(size=50, cache_dir=tmp_path))[0]
+    assert not FaceCropper(size=50, cache_dir=tmp_path).crop_one(r).face_found
 
 
 def test_whole_mode_squashes_the_whole_image(tmp_path):

@@ -582,3 +582,34 @@ def test_a_cached_rerun_decodes_and_detects_nothing(tmp_path, seed_subset_dir, m
     monkeypatch.setattr(features.faces, "detect_faces", refuse)
     second = run_cli(*argv)
     assert second.code == 0, second.err
+
+
+@pytest.mark.parametrize("parallel", [["--jobs", "2"], ["--workers", "2"]])
+def test_no_worker_outlives_a_killed_run(tmp_path, seed_subset_dir, parallel):
+    """SIGKILL the run mid-crop: within seconds, nothing it started is still running."""
+    import signal
+    import time
+
+    cache = tmp_path / "cache"
+    env = {**os.environ, "LIVENESS_CACHE_DIR": str(cache)}
+    argv = [sys.executable, "-m", "benchmarks.run", "--data", str(seed_subset_dir),
+            "--methods", "lbp-lr", "--folds", "2", "--out", str(tmp_path / "out"),
+            "--no-progress", *parallel]  # fmt: skip
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(cache.rglob("*.npz")):
+        time.sleep(0.2)  # until the crop stage has written its first crop
+    assert list(cache.rglob("*.npz")), "the run never reached the crop stage"
+    os.killpg(proc.pid, 0)  # the group exists
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+
+    def group_alive() -> bool:
+        listing = subprocess.run(["ps", "-eo", "pgid="], capture_output=True, text=True).stdout
+        return str(proc.pid) in listing.split()
+
+    deadline = time.monotonic() + 10
+    while group_alive() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not group_alive(), "processes of the killed run are still running"
