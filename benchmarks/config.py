@@ -27,6 +27,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -164,9 +165,10 @@ def _merge(base: dict, over: Mapping) -> dict:
     return out
 
 
-def _read(path: Path | str) -> dict:
+def _read(path: Path | str | Traversable) -> dict:
+    """A TOML file (a path, or the package's own file, which may sit inside a wheel)."""
     try:
-        with open(path, "rb") as f:
+        with (path if isinstance(path, Traversable) else Path(path)).open("rb") as f:
             return tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None

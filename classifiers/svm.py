@@ -40,7 +40,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 KERNELS = ("rbf", "linear", "chi2", "additive_chi2", "logistic")
 NORMS = ("hellinger", "l1", None)
@@ -330,7 +330,12 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
                 f"{self.norm!r}: histogram features are non-negative; use norm=None"
             )
         groups = np.arange(len(y)) if groups is None else np.asarray(groups)
-        weighted = {} if weights is None else {"clf__sample_weight": np.asarray(weights, float)}
+        weighted = {}
+        if weights is not None:
+            weights = _check_sample_weight(weights, F)
+            if not np.any(weights > 0):
+                raise ValueError("Sample weights must contain at least one non-zero number.")
+            weighted = {"clf__sample_weight": weights}
         approximate = self.approximate_above is not None and len(y) > self.approximate_above
         candidates = self._candidates(F, approximate)
         n_candidates = sum(len(c["clf"]) for c in candidates)

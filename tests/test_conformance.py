@@ -83,6 +83,7 @@ TABULAR_CHECKS = [
     "check_classifier_not_supporting_multiclass",
     "check_class_weight_classifiers",
     "check_estimators_unfitted",
+    "check_all_zero_sample_weights_error",
 ]
 
 
