@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from benchmarks.datasets.seed import find_seed600
+from features.coalbp import CoALBP
 from features.colour import ColourLBP
 from features.distortion import DistortionFeatures
 from features.faces import DETECTORS, FaceCropper, detect_face
@@ -29,6 +30,7 @@ from features.files import atomic_write
 from features.fourier import FourierSpectrum
 from features.images import read_image
 from features.lbp import LBPHistogram, MultiScaleLBP
+from features.lpq import LPQ
 
 
 def _time(fn: Callable[[object], object], items: list) -> dict[str, float]:
@@ -61,6 +63,9 @@ def measure(root: Path, n: int = 100) -> dict:
         "colour lbp HSV+YCbCr": ColourLBP(cache=False),
         "fourier": FourierSpectrum(cache=False),
         "distortion": DistortionFeatures(cache=False),
+        "coalbp HSV+YCbCr (1,2)+(2,4)+(4,8)": CoALBP(cache=False),
+        "lpq HSV+YCbCr 3x3 decorrelated": LPQ(cache=False),
+        "lpq HSV+YCbCr 7x7 decorrelated": LPQ(window_size=7, cache=False),
     }
     return {
         "what": "milliseconds per image, single thread, caches bypassed",
