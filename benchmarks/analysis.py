@@ -16,10 +16,10 @@ from typing import Any, TypedDict
 import numpy as np
 
 from benchmarks.evaluate import SCALARS
-from benchmarks.plots import AUDIT_FAMILY
+from benchmarks.plots import AUDIT_FAMILY, TRANSDUCTIVE_FAMILY, UNRANKED_FAMILIES
 from benchmarks.scores import ScoreTable
 
-FAMILIES = ("handcrafted", "cnn", "hybrid", "external", AUDIT_FAMILY)
+FAMILIES = ("handcrafted", "cnn", "hybrid", "external", TRANSDUCTIVE_FAMILY, AUDIT_FAMILY)
 AUDIT_MARGIN = 0.05  # 5 percentage points
 RATE_KEYS = tuple(k for k in SCALARS if k != "auc")  # the error rates (AUC is not one)
 COMPARISON_KEYS = ("a", "b", "difference", "difference_ci", "verdict")
@@ -198,8 +198,9 @@ def criterion(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def liveness_ranks(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """1-based rank of each liveness method in the given order; audit rows get none."""
-    live = [r["name"] for r in rows if r["family"] != AUDIT_FAMILY]
+    """1-based rank of each liveness method in the given order; audit and transductive rows
+    (`UNRANKED_FAMILIES`) get none."""
+    live = [r["name"] for r in rows if r["family"] not in UNRANKED_FAMILIES]
     return {name: i + 1 for i, name in enumerate(live)}
 
 
@@ -218,7 +219,7 @@ def summarise(
     `rows` must be sorted by ACER. An audit row whose ACER is at most best + `audit_margin`
     means the dataset's metadata alone predicts the label about as well as the best method.
     """
-    live = [r for r in rows if r["family"] != AUDIT_FAMILY]
+    live = [r for r in rows if r["family"] not in UNRANKED_FAMILIES]
     best = live[0] if live else None
     runner_up = live[1] if len(live) > 1 else None
     paired = None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from benchmarks.analysis import RATE_KEYS, fit_seconds, is_significant, number, verdict
-from benchmarks.plots import AUDIT_FAMILY
+from benchmarks.plots import UNRANKED_FAMILIES
 
 DASH = "–"
 Row = Mapping[str, Any]
@@ -119,8 +119,8 @@ def _acer_ci(row: Row) -> str:
     return DASH if pair is None else f"[{100 * pair[0]:.2f}, {100 * pair[1]:.2f}]"
 
 
-def _is_audit(row: Row) -> bool:
-    return row.get("family") == AUDIT_FAMILY
+def _unranked(row: Row) -> bool:
+    return row.get("family") in UNRANKED_FAMILIES
 
 
 _RATE_LABELS = {
@@ -139,10 +139,10 @@ _ALL = (
     Column(
         "rank",
         "Rank",
-        lambda r: "audit" if _is_audit(r) else str(r["rank"]),
-        lambda r: None if _is_audit(r) else r["rank"],
+        lambda r: str(r["family"]) if _unranked(r) else str(r["rank"]),
+        lambda r: None if _unranked(r) else r["rank"],
         tex_header="#",
-        tex_cell=lambda r: DASH if _is_audit(r) else str(r["rank"]),
+        tex_cell=lambda r: DASH if _unranked(r) else str(r["rank"]),
     ),
     _text("name", "Method"),
     _text("family", "Family"),
@@ -231,7 +231,7 @@ ABLATION_CSV = ("variant", "series", *CSV)
 
 
 def with_ranks(rows: Sequence[Row], ranks: Mapping[str, int]) -> list[dict[str, Any]]:
-    """Rows with their liveness `rank` (None for audit rows), for the tables, not the JSON."""
+    """Rows with their liveness `rank` (None for unranked rows), for the tables, not the JSON."""
     return [{**r, "rank": ranks.get(r["name"])} for r in rows]
 
 

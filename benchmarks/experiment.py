@@ -24,6 +24,7 @@ import numpy as np
 from benchmarks.config import Config, estimators
 from benchmarks.evaluate import evaluate_scores
 from benchmarks.harness import MethodResult, evaluate_method, paired_comparison
+from benchmarks.plots import UNRANKED_FAMILIES
 from benchmarks.scores import read_scores
 from benchmarks.splits import Fold
 from classifiers.registry import get_method
@@ -168,7 +169,7 @@ def comparisons(results: Sequence[MethodResult], cfg: Config) -> list[dict]:
     def acer(r: MethodResult) -> float:
         return np.inf if r.metrics.get("acer") is None else r.metrics["acer"]
 
-    ranked = sorted((r for r in results if r.family != "audit"), key=acer)
+    ranked = sorted((r for r in results if r.family not in UNRANKED_FAMILIES), key=acer)
     pairs = []
     if len(ranked) >= 2:
         pairs.append((ranked[0], ranked[1]))

@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 from benchmarks import analysis, columns, plots
 from benchmarks.analysis import AUDIT_MARGIN
 from benchmarks.columns import COMPARISON_COLUMNS, Column, pct, points, points_ci
-from benchmarks.plots import AUDIT_FAMILY, ScoreSet
+from benchmarks.plots import UNRANKED_FAMILIES, ScoreSet
 from benchmarks.report_html import write_report_html
 from benchmarks.scores import ScoreTable
 from features.files import atomic_write, escape_undecodable
@@ -132,6 +132,8 @@ def conventions(criterion: str) -> dict[str, str]:
         "bootstrap of the pooled test presentations",
         "rates": "fractions in [0, 1] in CSV/JSON, percentages in Markdown/LaTeX",
         "audit": "family 'audit' = metadata audit: sees only file metadata, never a face",
+        "transductive": "family 'transductive' = features standardised with the statistics of "
+        "the unlabelled set being scored (the test data itself): shown, never ranked",
     }
 
 
@@ -145,11 +147,11 @@ _MD_ALIGN = {"l": ":--", "r": "--:", "c": ":-:"}
 def _md_table(
     cols: Sequence[Column], rows: Iterable[Mapping[str, Any]], mark_audit: bool = False
 ) -> list[str]:
-    """A Markdown table; `mark_audit` sets audit rows' method name in italics."""
+    """A Markdown table; `mark_audit` sets unranked (audit, transductive) rows' name in italics."""
 
     def cell(c: Column, row: Mapping[str, Any]) -> str:
         text = _md(c.cell(row)) if c.text else c.cell(row)
-        if mark_audit and c.key == "name" and row.get("family") == AUDIT_FAMILY:
+        if mark_audit and c.key == "name" and row.get("family") in UNRANKED_FAMILIES:
             text = f"*{text}*"
         return text
 
@@ -285,7 +287,9 @@ def _comparison_md(
     lines += [
         "",
         "Sorted by ACER. Rows marked *audit* (italic) are the metadata audit, not a liveness "
-        "method: they show how far the file metadata alone predicts the label.",
+        "method: they show how far the file metadata alone predicts the label. Rows marked "
+        "*transductive* (italic) standardise their features with the unlabelled test data "
+        "itself: they are not ranked among the other methods.",
         "",
         *_summary_md(summary, by_name),
     ]
@@ -317,13 +321,14 @@ def _comparison_tex(title: str, facts: analysis.Analysis, synthetic: bool) -> st
         f"({tex_escape(facts['criterion'])} criterion). APCER is the maximum over attack types "
         "(ISO/IEC 30107-3); ACER (not an ISO/IEC 30107-3 metric) $\\pm$ standard deviation "
         "over folds, with its 95\\% confidence interval. "
-        "Italic: metadata audit (not a liveness method)."
+        "Italic: metadata audit (not a liveness method) and transductive methods (use the "
+        "unlabelled test data), both unranked."
     )
     cols = columns.columns(columns.MAIN_TEX)
 
     def cell(c: Column, row: Mapping[str, Any]) -> str:
         text = tex_escape(c.latex_cell(row))
-        if c.key == "name" and row["family"] == AUDIT_FAMILY:
+        if c.key == "name" and row["family"] in UNRANKED_FAMILIES:
             text = f"\\textit{{{text}}}"
         return text
 

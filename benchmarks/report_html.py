@@ -20,7 +20,7 @@ from typing import Any
 
 from benchmarks import analysis, columns
 from benchmarks.columns import COMPARISON_COLUMNS, Column, pct, points, points_ci
-from benchmarks.plots import AUDIT_FAMILY
+from benchmarks.plots import UNRANKED_FAMILIES
 from features.files import atomic_write
 
 REPORT_NAME = "report.html"
@@ -47,7 +47,7 @@ caption{text-align:left;font-weight:600;padding:.25rem 0;caption-side:top}
 th,td{border:1px solid var(--line);padding:.3rem .5rem;white-space:nowrap}
 thead th{background:var(--head);vertical-align:bottom}
 td.r{text-align:right}td.c{text-align:center}th[scope=row]{text-align:left;font-weight:600}
-tr.audit th,tr.audit td{color:var(--audit);font-style:italic}
+tr.audit th,tr.audit td,tr.transductive th,tr.transductive td{color:var(--audit);font-style:italic}
 th button{font:inherit;font-weight:600;color:inherit;background:none;border:0;padding:0;
 cursor:pointer;text-align:inherit}
 th[aria-sort=ascending] button::after{content:" \\25B2"}
@@ -137,7 +137,7 @@ def _table(
     head = "".join(f'<th scope="col">{_e(c.header)}</th>' for c in cols)
     body = []
     for row in rows:
-        audit = row.get("family") == AUDIT_FAMILY
+        unranked = row.get("family") in UNRANKED_FAMILIES
         cells = []
         for c in cols:
             attrs = _sort_attr(c.value(row))
@@ -146,7 +146,7 @@ def _table(
             else:
                 cls = "" if c.align == "l" else f' class="{c.align}"'
                 cells.append(f"<td{cls}{attrs}>{_e(c.cell(row))}</td>")
-        tr = '<tr class="audit">' if audit else "<tr>"
+        tr = f'<tr class="{_e(row["family"])}">' if unranked else "<tr>"
         body.append(f"{tr}{''.join(cells)}</tr>")
     ident = f' id="{table_id}"' if table_id else ""
     return (
@@ -351,8 +351,9 @@ def render(out: Path, doc: Mapping[str, Any]) -> str:
         _table(
             columns.columns(columns.MAIN),
             columns.with_ranks(facts["rows"], facts["ranks"]),
-            "Methods sorted by ACER (click a column header to sort); italic rows are the "
-            "metadata audit, not a liveness method",
+            "Methods sorted by ACER (click a column header to sort); italic rows are unranked: "
+            "the metadata audit (not a liveness method) and transductive methods (they use the "
+            "unlabelled test data)",
             "name",
             "results-table",
         )

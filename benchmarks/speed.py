@@ -2,12 +2,12 @@
 
 On every 600x450 / 450x600 seed600 image, single-threaded, with every cache bypassed, one loop
 times on the same file: the JPEG decode (Pillow, as `features.images.read_image`), face
-detection with each `DETECTORS` setting, detect + crop with the default detector, colour LBP
-(the best handcrafted method's features) of that 64-px crop, all five default extractors of it,
-and the whole path decode + detect + crop + colour LBP. Each stage is reported in milliseconds
-(median, 90th percentile) and as its median over the decode's median measured in the same run,
-so the ratios hold on any machine. Then, per dataset and class, how many images each detector
-finds a face in, on all of seed600, NUAA and Replay-Attack (every frame) when they are present.
+detection with each `DETECTORS` setting, detect + crop with the default detector, each extractor
+of that 64-px crop (the five default ones, and CoALBP and LPQ), and the whole path decode +
+detect + crop + colour LBP (the best handcrafted method's features). Each stage is reported in
+milliseconds (median, 90th percentile) and as its median over the decode's median of the same
+run, so the ratios hold on any machine. Then, per dataset and class, how many images each
+detector finds a face in, on all of seed600, NUAA and Replay-Attack (every frame) when present.
 Writes `results/speed.json`.
 """
 
@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from features.coalbp import CoALBP
 from features.colour import ColourLBP
 from features.distortion import DistortionFeatures
 from features.faces import DETECTORS, FaceCropper, detect_faces
@@ -32,6 +33,7 @@ from features.files import atomic_write
 from features.fourier import FourierSpectrum
 from features.images import read_image
 from features.lbp import LBPHistogram, MultiScaleLBP
+from features.lpq import LPQ
 
 EXTRACTORS = {
     "lbp": LBPHistogram(grid=(3, 3), cache=False),
@@ -39,6 +41,11 @@ EXTRACTORS = {
     "colour_lbp": ColourLBP(cache=False),
     "fourier": FourierSpectrum(cache=False),
     "distortion": DistortionFeatures(cache=False),
+}
+OTHER_EXTRACTORS = {  # the richer colour-texture descriptors, not in the default comparison
+    "coalbp": CoALBP(cache=False),
+    "lpq_3x3": LPQ(cache=False),
+    "lpq_7x7": LPQ(window_size=7, cache=False),
 }
 
 
@@ -78,7 +85,7 @@ def stages(paths: list[Path]) -> dict:
         t, res = _timed(cropper.crop_array, rgb)
         ms["detect+crop"].append(t)
         batch = res.crop[None]
-        for name, ext in EXTRACTORS.items():
+        for name, ext in {**EXTRACTORS, **OTHER_EXTRACTORS}.items():
             ms[f"features[{name}]"].append(_timed(ext.transform, batch)[0])
         ms["features[all five]"].append(sum(ms[f"features[{n}]"][-1] for n in EXTRACTORS))
         start = time.perf_counter()

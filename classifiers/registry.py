@@ -11,9 +11,11 @@ configurable, and a fusion's members are the configured methods themselves: a bu
 
 Families: ``handcrafted``, ``cnn``, ``hybrid``, ``external`` (a pre-trained ONNX model: any
 name ``onnx:<name>`` is a method, ``crop`` -> ``clf`` (`classifiers.onnx_model.ONNXClassifier`),
-specified by the config's ``[onnx.<name>]`` table), and ``audit`` (the metadata audit: not a
-liveness method, it measures what a dataset gives away without looking at a face). TensorFlow
-is imported only when a CNN or hybrid pipeline is built, ONNX Runtime only when a model is fitted.
+specified by the config's ``[onnx.<name>]`` table), ``transductive`` (standardised with the
+statistics of the unlabelled scored data itself: uses test data, so reported apart and never
+ranked), and ``audit`` (the metadata audit: not a liveness method, it measures what a dataset
+gives away without looking at a face). TensorFlow is imported only when a CNN or hybrid
+pipeline is built, ONNX Runtime only when a model is fitted.
 
 Adding a handcrafted method is an extractor module in `features/` plus one `Method` entry here.
 """
@@ -27,15 +29,18 @@ from typing import Any
 
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from classifiers.svm import TunedClassifier
+from classifiers.svm import HistogramNormaliser, TunedClassifier
+from classifiers.transductive import BatchStandardiser
+from features.coalbp import CoALBP
 from features.colour import ColourLBP
 from features.distortion import DistortionFeatures
 from features.faces import FaceCropper
 from features.fourier import FourierSpectrum
 from features.lbp import LBPHistogram, MultiScaleLBP
+from features.lpq import LPQ
 from features.metadata import MetadataFeatures
 
 Member = Callable[[str], Pipeline]
@@ -97,6 +102,22 @@ def _deep_features(member: Member) -> Pipeline:
 
     cnn = member("livenessnet")
     return Pipeline([("crop", cnn["crop"]), ("clf", DeepFeatureSVM(cnn=cnn["clf"]))])
+
+
+def _colour_texture() -> FeatureUnion:
+    return FeatureUnion([("lbp", ColourLBP()), ("coalbp", CoALBP()), ("lpq", LPQ())])
+
+
+def _transductive(member: Member) -> Pipeline:
+    return Pipeline(
+        [
+            ("crop", FaceCropper()),
+            ("features", ColourLBP()),
+            ("norm", HistogramNormaliser("hellinger")),
+            ("standardise", BatchStandardiser()),
+            ("clf", TunedClassifier(norm=None)),
+        ]
+    )
 
 
 def _metadata_audit(member: Member) -> Pipeline:
@@ -187,6 +208,34 @@ _ENTRIES = [
         "hybrid",
         "livenessnet's penultimate-layer (64-d) embeddings + RBF SVM trained on the train split",
         _deep_features,
+    ),
+    Method(
+        "coalbp-svm",
+        "handcrafted",
+        "CoALBP (LBP+, (R,D) = (1,2),(2,4),(4,8)) of each HSV and YCbCr channel + RBF SVM "
+        "(Nosaka et al. 2011; Boulkenafet et al. 2016)",
+        lambda member: _handcrafted(CoALBP()),
+    ),
+    Method(
+        "lpq-svm",
+        "handcrafted",
+        "LPQ (3x3 STFT window, decorrelated) of each HSV and YCbCr channel + RBF SVM "
+        "(Ojansivu & Heikkilä 2008; Boulkenafet et al. 2016)",
+        lambda member: _handcrafted(LPQ()),
+    ),
+    Method(
+        "colour-texture-svm",
+        "handcrafted",
+        "colour LBP + CoALBP + LPQ of each HSV and YCbCr channel, concatenated, + RBF SVM "
+        "(Boulkenafet et al. 2016)",
+        lambda member: _handcrafted(_colour_texture()),
+    ),
+    Method(
+        "colour-lbp-svm-transductive",
+        "transductive",
+        "colour-lbp-svm with its Hellinger features standardised by the statistics of each "
+        "scored set itself (unlabelled test data), not of the training set",
+        _transductive,
     ),
     Method(
         "metadata-audit",

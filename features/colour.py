@@ -41,6 +41,27 @@ def split(crop: np.ndarray, space: str) -> tuple[np.ndarray, ...]:
     return tuple(cv2.split(convert(crop, space)))
 
 
+def check_colour_spaces(colour_spaces: object) -> None:
+    """Raise ValueError unless `colour_spaces` is a non-empty sequence of known space names."""
+    if isinstance(colour_spaces, str) or len(colour_spaces) == 0:
+        raise ValueError(
+            f"colour_spaces must be a non-empty tuple of names from {COLOUR_SPACES}, "
+            f"got {colour_spaces!r}"
+        )
+    for space in colour_spaces:
+        if space not in COLOUR_SPACES:
+            raise ValueError(f"colour space must be one of {COLOUR_SPACES}, got {space!r}")
+
+
+def channels(crop: np.ndarray, colour_spaces: tuple[str, ...]) -> list[np.ndarray]:
+    """Every channel of every space in `colour_spaces`, as contiguous 2-D uint8 arrays."""
+    out = []
+    for space in colour_spaces:
+        converted = convert(crop, space)
+        out += [np.ascontiguousarray(converted[..., c]) for c in range(converted.shape[2])]
+    return out
+
+
 class ColourLBP(FeatureExtractor):
     """LBP_{P,R} histograms of every channel of every space in `colour_spaces`, concatenated."""
 
@@ -63,14 +84,7 @@ class ColourLBP(FeatureExtractor):
         self.cache = cache
 
     def _validate_params(self) -> None:
-        if isinstance(self.colour_spaces, str) or len(self.colour_spaces) == 0:
-            raise ValueError(
-                f"colour_spaces must be a non-empty tuple of names from {COLOUR_SPACES}, "
-                f"got {self.colour_spaces!r}"
-            )
-        for space in self.colour_spaces:
-            if space not in COLOUR_SPACES:
-                raise ValueError(f"colour space must be one of {COLOUR_SPACES}, got {space!r}")
+        check_colour_spaces(self.colour_spaces)
         check_lbp_params(self.P, self.R, self.method, tuple(self.grid))
 
     def _extract(self, crop: np.ndarray) -> np.ndarray:
