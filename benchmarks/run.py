@@ -201,10 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"{' and '.join(protocols)} exclude each other")
     if args.cross and len(args.cross) < 2:
         parser.error("--cross needs at least two datasets")
-    if args.leave_one_out and len(args.leave_one_out) < 3:
-        parser.error(
-            "--leave-one-out needs at least three datasets (two to train on, one held out)"
-        )
+    if args.leave_one_out and len(args.leave_one_out) < 2:
+        parser.error("--leave-one-out needs at least two datasets (one to train on, one held out)")
     for flag, names in (("--cross", args.cross), ("--leave-one-out", args.leave_one_out)):
         if names and len(set(map(str, names))) != len(names):
             parser.error(f"{flag} lists a dataset twice: {' '.join(map(str, names))}")

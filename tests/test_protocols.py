@@ -175,7 +175,7 @@ def test_replay_attack_gets_frame_and_video_level_tables(tmp_path, replay_subset
     ("argv", "message"),
     [
         (["--cross", "{a}"], "at least two"),
-        (["--leave-one-out", "{a}", "{b}"], "at least three"),
+        (["--leave-one-out", "{a}"], "at least two"),
         (["--cross", "{a}", "{a}"], "twice"),
         (["--cross", "{a}", "{b}", "--data", "{a}"], "exclude each other"),
         (["--cross", "{a}", "/nonexistent/data"], "no such dataset"),

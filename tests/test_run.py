@@ -613,3 +613,43 @@ def test_no_worker_outlives_a_killed_run(tmp_path, seed_subset_dir, parallel):
     while group_alive() and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not group_alive(), "processes of the killed run are still running"
+
+
+@pytest.mark.parametrize("damage", [b"", b'{"key": "abc"', b"[1, 2, 3]", b'{"key": 5}'])
+def test_a_damaged_state_file_is_reported_and_the_method_evaluated_again(
+    tmp_path, seed_subset_dir, damage
+):
+    out, cfg = tmp_path / "out", fast_config(tmp_path)
+    argv = ["--data", seed_subset_dir, "--methods", "lbp-lr", "--folds", 2, "--out", out,
+            "--no-progress", "--config", cfg]  # fmt: skip
+    assert run_cli(*argv).code == 0
+    state = out / "state" / "lbp-lr.json"
+    state.write_bytes(damage)
+    again = run_cli(*argv)
+    assert again.code == 0, again.err
+    assert f"{state}: damaged state file" in again.err and "Traceback" not in again.err
+    assert json.loads(state.read_text())["name"] == "lbp-lr"  # written anew
+
+
+def test_nothing_heavy_at_start_up():
+    """--help, --list-methods and evaluate never import TensorFlow (it takes seconds)."""
+    code = (
+        "import sys, contextlib, io\n"
+        "from benchmarks.run import main\n"
+        "from benchmarks.evaluate import main as evaluate\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--list-methods'])\n"
+        "    main(['--list-params', 'livenessnet'])\n"
+        "    try:\n"
+        "        main(['--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "    try:\n"
+        "        evaluate(['--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'onnxruntime') if m in sys.modules))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "[]"
