@@ -400,7 +400,7 @@ def _images(folder: Path, n: int) -> None:
     import cv2
 
     folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(len(folder.name))  # other pixels in each class folder
     for i in range(n):
         cv2.imwrite(str(folder / f"{i}.png"), rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
 

@@ -128,7 +128,13 @@ def test_registry_lists_named_methods_as_pipelines_with_families_and_references(
     assert {"lbp-svm", "lbp-multiscale-svm", "colour-lbp-svm", "fourier-svm", "distortion-svm",
             "lbp-lr", "metadata-audit", "livenessnet", "fusion-zmean"} <= set(METHODS)  # fmt: skip
     for name, m in METHODS.items():
-        assert m.name == name and m.family in ("handcrafted", "cnn", "hybrid", "audit")
+        assert m.name == name and m.family in (
+            "handcrafted",
+            "cnn",
+            "hybrid",
+            "transductive",
+            "audit",
+        )
         assert m.description and isinstance(build_method(name), Pipeline)
     for name in ("lbp-svm", "colour-lbp-svm", "fourier-svm", "distortion-svm", "lbp-lr"):
         assert [s for s, _ in build_method(name).steps] == ["crop", "features", "clf"]
