@@ -331,7 +331,10 @@ def _write_cells(
         if test is transfer.train[0]:
             title = f"In-dataset test part of {test.name} (the matrix's diagonal)"
         folders[test.name] = folder or base / cell.name
-        write_results(folders[test.name], judged[test.name], cfg, cell, crop, exp, started, title)
+        # the rows are the experiment's own score files' (test rows of this dataset): not copied
+        write_results(
+            folders[test.name], judged[test.name], cfg, cell, crop, exp, started, title, True
+        )
     return folders
 
 

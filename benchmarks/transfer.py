@@ -12,7 +12,8 @@
 Each protocol is one fold (`benchmarks.splits.transfer_fold`) over the records of all its
 datasets, run through the ordinary resumable `Experiment`, so there is one score file per method
 and training set. Each test dataset's rows are then judged at that fold's dev threshold
-(`slice_result`) and written as a comparison of their own, with its own score files. Records are
+(`slice_result`) and written as a comparison of its own, whose rows are the test rows of that
+dataset (sample ids `<dataset>/...`) in the experiment's score file. Records are
 tagged with their dataset first (`tag`): ids, subjects and videos gain a ``<dataset>/`` prefix,
 so two datasets never share a sample id or a group. Where the rows carry video ids,
 `video_level` judges mean frame scores per video as well (written under ``video/``).

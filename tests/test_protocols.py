@@ -110,17 +110,24 @@ def test_cross_matrix(tmp_path, seed_subset_dir, nuaa_subset_dir, config, fits):
     for m in METHODS:
         assert np.isfinite(np.array(matrix["matrices"][m]["hter"])).all()
         assert (out / f"matrix_{m}.png").stat().st_size > 1000
-    # a cell is a full comparison: its score file holds the training set's dev rows and the
-    # test dataset's rows, and `python -m benchmarks.evaluate` can re-read it
-    cell = read_scores(out / "seed600-subset-to-nuaa-subset" / "scores" / "lbp-lr.csv")
-    test_ids = cell.sample_id[cell.split == "test"].astype(str)
-    assert len(test_ids) == 20 and all(i.startswith("nuaa-subset/") for i in test_ids)
-    assert all(i.startswith("seed600-subset/") for i in cell.sample_id[cell.split == "dev"])
-    # the diagonal is the training dataset's own test part, never its training rows
-    diagonal = read_scores(out / "seed600-subset-to-seed600-subset" / "scores" / "lbp-lr.csv")
+    # one score file per method and training set: the training set's dev rows and every tested
+    # row; a cell is judged on the test rows of its dataset (`python -m benchmarks.evaluate`
+    # can re-read the file)
     fitted = read_scores(out / "train-seed600-subset" / "scores" / "lbp-lr.csv")
-    own_test = fitted.sample_id[(fitted.split == "test")].astype(str)
-    assert set(diagonal.sample_id[diagonal.split == "test"]) <= set(own_test)
+    test_ids = fitted.sample_id[fitted.split == "test"].astype(str)
+    assert all(i.startswith("seed600-subset/") for i in fitted.sample_id[fitted.split == "dev"])
+    n_nuaa = sum(i.startswith("nuaa-subset/") for i in test_ids)
+    n_own = sum(i.startswith("seed600-subset/") for i in test_ids)  # the diagonal: own test part
+    assert n_nuaa == 20 and n_own + n_nuaa == len(test_ids) and 0 < n_own < 50
+
+    def tested(cell: str) -> int:
+        doc = json.loads((out / cell / "comparison.json").read_text())
+        row = next(m for m in doc["methods"] if m["name"] == "lbp-lr")
+        assert row["score_file"] == str(out / "train-seed600-subset" / "scores" / "lbp-lr.csv")
+        return row["n_bonafide"] + row["n_attack"]
+
+    assert tested("seed600-subset-to-nuaa-subset") == n_nuaa
+    assert tested("seed600-subset-to-seed600-subset") == n_own
     assert "Summary: how well each method transfers" in (out / "matrix.md").read_text()
 
 
@@ -137,7 +144,7 @@ def test_leave_one_out_trains_on_the_others_with_balanced_weights(
     assert doc["held_out"] == ["seed600-subset", "nuaa-subset", "replay-mini"]
     assert {r["method"] for r in doc["rows"]} == set(METHODS)
     # trained on seed600 + nuaa, tested on all of replay-mini and nothing else
-    cell = read_scores(out / "seed600-subset+nuaa-subset-to-replay-mini" / "scores" / "lbp-lr.csv")
+    cell = read_scores(out / "without-replay-mini" / "scores" / "lbp-lr.csv")
     assert {i.split("/")[0] for i in cell.sample_id[cell.split == "test"]} == {"replay-mini"}
     assert {i.split("/")[0] for i in cell.sample_id[cell.split == "dev"]} <= {
         "seed600-subset",
