@@ -19,6 +19,7 @@ from pathlib import Path
 
 import cv2
 
+from benchmarks.speed import dataset_files
 from features import blazeface
 from features.faces import detect_faces
 from features.files import atomic_write
@@ -27,19 +28,6 @@ from features.images import read_image
 COUNTED = ("blazeface", "blazeface-full")  # the registered BlazeFace settings
 BLAZE = {"short": "short", "full": "full"}
 THRESHOLDS = (0.5, 0.4, 0.3, 0.2)
-
-
-def _files(home: Path) -> dict[str, dict[str, list[Path]]]:
-    """dataset -> class -> image files."""
-    ra = home / "replay-attack"
-    return {
-        "seed600": {c: sorted((home / "seed600" / c).glob("*.jpg")) for c in ("Live", "Spoof")},
-        "nuaa": {c: sorted((home / "nuaa" / c).glob("*.jpg")) for c in ("live", "spoof")},
-        "replay-attack": {
-            "real": sorted(ra.glob("*/real/*/*.jpg")),
-            "attack": sorted(ra.glob("*/attack/*/*/*.jpg")),
-        },
-    }
 
 
 def hit_rates(files: dict[str, dict[str, list[Path]]]) -> dict:
@@ -82,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: set LIVENESS_DATA_HOME to the folder holding seed600/", file=sys.stderr)
         return 2
     cv2.setNumThreads(1)
-    files = _files(Path(home))
+    files = dataset_files(Path(home))
     result = {
         "what": "hits = images with a face, per dataset and class",
         "weights": {m: blazeface.model_id(m) for m in blazeface.MODELS},

@@ -49,7 +49,7 @@ OTHER_EXTRACTORS = {  # the richer colour-texture descriptors, not in the defaul
 }
 
 
-def _files(home: Path) -> dict[str, dict[str, list[Path]]]:
+def dataset_files(home: Path) -> dict[str, dict[str, list[Path]]]:
     """dataset -> class -> image files, for the datasets present under `home`."""
     ra = home / "replay-attack"
     found = {
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: set LIVENESS_DATA_HOME to the folder holding seed600/", file=sys.stderr)
         return 2
     cv2.setNumThreads(1)
-    files = _files(Path(home))
+    files = dataset_files(Path(home))
     result = {
         "what": "milliseconds per image, single thread, caches bypassed; ratios to the median "
         "JPEG decode of the same run",

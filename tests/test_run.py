@@ -549,12 +549,18 @@ def test_cross_dataset_reports_each_test_set_under_the_out_dir(
         docs[doc["title"]] = (path.parent, doc)
     for folder, doc in docs.values():
         assert "Cross-dataset" in doc["title"] and seed_subset_dir.name in doc["title"]
-        table = read_scores(folder / "scores" / "lbp-lr.csv")
+        # the rows are the test rows of this cell's dataset in the one fit's score file
+        (row,) = [m for m in doc["methods"] if m["name"] == "lbp-lr"]
+        table = read_scores(row["score_file"])
+        tested = folder.name.split("-to-")[1]
         dev = table.take(table.split == "dev")
-        test = table.take(table.split == "test")
+        test = table.take(
+            (table.split == "test") & np.char.startswith(table.sample_id.astype(str), tested)
+        )
         # threshold fixed on the training dataset's dev part; metrics on the other dataset only
         assert len(dev) and all(p.startswith(str(seed_subset_dir)) for p in dev.path)
-        assert len(test) and not any(p.startswith(str(seed_subset_dir)) for p in test.path)
+        assert len(test) == row["n_bonafide"] + row["n_attack"]
+        assert not any(p.startswith(str(seed_subset_dir)) for p in test.path)
     for folder, doc in docs.values():
         if load_dataset(demo_root).name in doc["title"]:  # tested on the synthetic demo folder
             assert doc["synthetic"] is True
