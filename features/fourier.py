@@ -20,7 +20,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from skimage.filters import difference_of_gaussians, window
+from scipy import ndimage as ndi
+from skimage.filters import window
 
 from features.base import FeatureExtractor
 from features.lbp import to_grey
@@ -124,9 +125,14 @@ class FourierSpectrum(FeatureExtractor):
         if self.dog_sigmas:
             img = grey.astype(np.float64)
             var = img.var()
-            energies = []
-            for inner, outer in self.dog_sigmas:
-                response = difference_of_gaussians(img, inner, outer)
-                energies.append(response.var() / var if var > 0 else 0.0)
+            # skimage's difference_of_gaussians, each blur computed once (they recur across pairs)
+            blurred = {
+                sigma: ndi.gaussian_filter(img, sigma, mode="nearest", cval=0, truncate=4.0)
+                for sigma in {s for pair in self.dog_sigmas for s in pair}
+            }
+            energies = [
+                (blurred[inner] - blurred[outer]).var() / var if var > 0 else 0.0
+                for inner, outer in self.dog_sigmas
+            ]
             feats.append(np.asarray(energies))
         return np.concatenate(feats)

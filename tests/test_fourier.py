@@ -112,3 +112,18 @@ def test_power_spectrum_with_the_cached_window_equals_skimage_window():
         img *= window("hann", img.shape)
         expected = np.abs(np.fft.fftshift(np.fft.fft2(img))) ** 2
         np.testing.assert_array_equal(power_spectrum(grey, "hann"), expected)
+
+
+def test_dog_energies_equal_skimages_difference_of_gaussians():
+    """The extractor blurs each sigma once; the energies are skimage's DoG variances exactly."""
+    from skimage.filters import difference_of_gaussians
+
+    from features.fourier import to_grey
+
+    rng = np.random.default_rng(3)
+    crops = rng.integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    ext = FourierSpectrum(cache=False)
+    for crop in crops:
+        img = to_grey(crop).astype(np.float64)
+        expected = [difference_of_gaussians(img, a, b).var() / img.var() for a, b in ext.dog_sigmas]
+        np.testing.assert_array_equal(ext._extract(crop)[-len(ext.dog_sigmas) :], expected)
