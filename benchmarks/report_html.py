@@ -112,7 +112,8 @@ def _e(value: Any) -> str:
     return escape("" if value is None else str(value), quote=True)
 
 
-def _data_uri(path: Path) -> str | None:
+def data_uri(path: Path) -> str | None:
+    """A PNG file as a data URI (None when absent), so pages need no other file."""
     if not path.is_file():
         return None
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
@@ -196,7 +197,7 @@ def _summary(facts: analysis.Analysis) -> str:
 def _plots(out: Path, plots: Mapping[str, str]) -> str:
     parts = []
     for kind, name in plots.items():
-        uri = _data_uri(out / name)
+        uri = data_uri(out / name)
         if uri is None:
             continue
         caption = PLOT_CAPTIONS.get(kind, kind)
@@ -276,7 +277,7 @@ def _ablations(out: Path) -> str:
         rel = f"ablations/{path.stem}"
         parts.append(f"<details><summary>{_e(title)}</summary>")
         parts.append(_table(cols, rows, f"Ablation {title}: rates per variant", "variant"))
-        uri = _data_uri(out / "ablations" / doc.get("plot", f"{path.stem}.png"))
+        uri = data_uri(out / "ablations" / doc.get("plot", f"{path.stem}.png"))
         if uri:
             parts.append(
                 f'<figure class="plot"><img src="{uri}" alt="{_e("ACER per " + doc["variable"])}">'
@@ -394,12 +395,49 @@ def render(out: Path, doc: Mapping[str, Any]) -> str:
         + "</ul>"
     )
     body.append(f'<h2 id="provenance">Provenance</h2>{_provenance(provenance)}')
+    return page(title, body)
+
+
+def page(title: str, body: Sequence[str]) -> str:
+    """A self-contained page: the house style and the sortable-table script inline."""
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(title)}</title><style>{_CSS}</style></head>"
         f"<body><main>{''.join(body)}</main><script>{_JS}</script></body></html>\n"
     )
+
+
+def markdown_tables(markdown: str) -> str:
+    """A Markdown document of headings, paragraphs and pipe tables as escaped HTML."""
+    out, rows = [], []
+
+    def flush() -> None:
+        if rows:
+            head, *body = rows
+            out.append(
+                '<div class="table-wrap"><table><thead><tr>'
+                + "".join(f'<th scope="col">{_e(c)}</th>' for c in head)
+                + "</tr></thead><tbody>"
+                + "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in r) + "</tr>" for r in body)
+                + "</tbody></table></div>"
+            )
+            rows.clear()
+
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not all(set(c) <= set("-:") for c in cells):
+                rows.append(cells)
+            continue
+        flush()
+        if line.startswith("#"):
+            level = min(len(line) - len(line.lstrip("#")), 3)
+            out.append(f"<h{level}>{_e(line.lstrip('#').strip())}</h{level}>")
+        elif line.strip():
+            out.append(f"<p>{_e(line)}</p>")
+    flush()
+    return "".join(out)
 
 
 def write_report_html(out_dir: str | os.PathLike[str]) -> Path:

@@ -7,6 +7,7 @@ these are the views across cells, re-derived from the same results:
   on (the diagonal is the training dataset's own test part), HTER at the threshold fixed on the
   training dataset's dev set, EER and AUC; and one summary ranking the methods by their mean
   off-diagonal HTER (how well they transfer), the mean in-dataset HTER beside it.
+- `report.html` beside each: the same tables (and the heatmaps) as one self-contained page.
 - `leave_one_out.{md,json}`: rows = methods, columns = held-out datasets (ACER at the training
   union's dev threshold, AUC), the mean in the last column, ranked by it; and, on each held-out
   set, paired bootstrap comparisons of the best method (by that mean) against every other.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from html import escape
 from pathlib import Path
 
 import matplotlib
@@ -26,6 +28,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks.config import Config  # noqa: E402
 from benchmarks.harness import MethodResult, paired_comparison  # noqa: E402
+from benchmarks.report_html import REPORT_NAME, data_uri, markdown_tables, page  # noqa: E402
 from features.files import atomic_write  # noqa: E402
 
 MATRIX_METRICS = ("hter", "eer", "auc")
@@ -138,7 +141,16 @@ def write_matrix(
         },
     }
     atomic_write(out / "matrix.json", json.dumps(doc, indent=2, allow_nan=True))
-    return atomic_write(out / "matrix.md", "\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    maps = [
+        f'<figure><img src="{data_uri(out / f"matrix_{m}.png")}" alt="{escape(m)}: heatmap of '
+        f'HTER, trained on (rows) by tested on (columns)"><figcaption>{escape(m)}</figcaption>'
+        "</figure>"
+        for m in methods
+    ]
+    body = [markdown_tables(text), "<h2>Heatmaps</h2>", *maps]
+    atomic_write(out / REPORT_NAME, page("Cross-dataset matrix", body))
+    return atomic_write(out / "matrix.md", text)
 
 
 def write_leave_one_out(
@@ -209,4 +221,6 @@ def write_leave_one_out(
         )
     doc = {"held_out": names, "command": command, "rows": rows, "comparisons": paired}
     atomic_write(out / "leave_one_out.json", json.dumps(doc, indent=2, allow_nan=True))
-    return atomic_write(out / "leave_one_out.md", "\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    atomic_write(out / REPORT_NAME, page("Leave one dataset out", [markdown_tables(text)]))
+    return atomic_write(out / "leave_one_out.md", text)

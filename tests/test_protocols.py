@@ -129,6 +129,10 @@ def test_cross_matrix(tmp_path, seed_subset_dir, nuaa_subset_dir, config, fits):
     assert tested("seed600-subset-to-nuaa-subset") == n_nuaa
     assert tested("seed600-subset-to-seed600-subset") == n_own
     assert "Summary: how well each method transfers" in (out / "matrix.md").read_text()
+    page = (out / "report.html").read_text()  # the matrix as one self-contained page
+    assert '<th scope="col">mean off-diagonal HTER (%)</th>' in page
+    assert page.count('src="data:image/png;base64,') == len(METHODS)
+    assert "http" not in page.replace("http-equiv", "")
 
 
 def test_leave_one_out_trains_on_the_others_with_balanced_weights(
@@ -142,6 +146,7 @@ def test_leave_one_out_trains_on_the_others_with_balanced_weights(
     assert len(fits) == 3 * len(METHODS)
     doc = json.loads((out / "leave_one_out.json").read_text())
     assert doc["held_out"] == ["seed600-subset", "nuaa-subset", "replay-mini"]
+    assert "held out: replay-mini" in (out / "report.html").read_text()
     assert {r["method"] for r in doc["rows"]} == set(METHODS)
     # trained on seed600 + nuaa, tested on all of replay-mini and nothing else
     cell = read_scores(out / "without-replay-mini" / "scores" / "lbp-lr.csv")
