@@ -36,6 +36,7 @@ from sklearn.pipeline import Pipeline
 
 from benchmarks.metrics import parse_criterion
 from classifiers.registry import EXTERNAL_PREFIX, METHODS, build_method, get_method
+from features.faces import FaceCropper
 
 DEFAULT_CONFIG = "default.toml"
 _TOP_KEYS = {"methods", "protocol", "crop", "params", "quick", "ablations", "onnx"}
@@ -117,7 +118,7 @@ class Config:
         out: list[BaseEstimator] = []
         for name in self.methods:
             for est in estimators(self.pipeline(name)):
-                if type(est).__name__ == "FaceCropper" and est.get_params() not in [
+                if isinstance(est, FaceCropper) and est.get_params() not in [
                     o.get_params() for o in out
                 ]:
                     out.append(est)

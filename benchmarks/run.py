@@ -306,6 +306,7 @@ def _dataset_path(arg: Path | str) -> Path | None:
 
 def _write_cells(
     transfer: Transfer,
+    exp: Experiment,
     judged: dict[str, list[MethodResult]],
     cfg: Config,
     stats: dict[str, dict],
@@ -316,7 +317,6 @@ def _write_cells(
 ) -> dict[str, Path]:
     """One comparison folder `<base>/<train>-to-<test>` per tested dataset (or `folder`)."""
     folders = {}
-    exp = transfer.experiment(cfg, False, command)
     for test in ([transfer.train[0]] if transfer.own_test else []) + transfer.tests:
         cell = Dataset(
             f"{transfer.name}-to-{test.name}",
@@ -345,21 +345,18 @@ def _train_test(args: argparse.Namespace, cfg: Config, started: str) -> None:
     if len(set(names)) != len(names):
         raise ConfigError(f"a dataset is listed twice: {names}")
     stats = {d.name: s for d, s in train + tests}
-    transfer = Transfer(
-        [d for d, _ in train], [d for d, _ in tests], Path(), balance=cfg.balance_datasets
-    )
-    cell = f"{transfer.name}-to-{'+'.join(d.name for d, _ in tests)}"
+    cell = "+".join(d.name for d, _ in train) + "-to-" + "+".join(d.name for d, _ in tests)
     base = Path("results") if args.out is None else args.out
     single = len(tests) == 1  # its comparison sits in the experiment's own folder
-    transfer.out = (args.out or base / cell) if single else base / cell
-    judged = transfer.run(cfg, not args.no_progress, args.command)
-    if single:
-        _write_cells(transfer, judged, cfg, stats, transfer.out.parent, started, args.command,
-                     folder=transfer.out)  # fmt: skip
-    else:
-        _write_cells(transfer, judged, cfg, stats, base, started, args.command)
+    out = (args.out or base / cell) if single else base / cell
+    transfer = Transfer(
+        [d for d, _ in train], [d for d, _ in tests], out, balance=cfg.balance_datasets
+    )
+    exp, judged = transfer.run(cfg, not args.no_progress, args.command)
+    _write_cells(transfer, exp, judged, cfg, stats, base, started, args.command,
+                 folder=out if single else None)  # fmt: skip
     if args.save_models:  # trained on the train/dev part of the training data, whatever was tested
-        save_models(transfer.experiment(cfg, False, args.command), cfg.methods)
+        save_models(exp, cfg.methods)
 
 
 def _cross(args: argparse.Namespace, cfg: Config, started: str) -> None:
@@ -371,8 +368,8 @@ def _cross(args: argparse.Namespace, cfg: Config, started: str) -> None:
     for train in datasets:
         others = [d for d in datasets if d is not train]
         transfer = Transfer([train], others, base / f"train-{train.name}", own_test=True)
-        judged = transfer.run(cfg, not args.no_progress, args.command)
-        _write_cells(transfer, judged, cfg, stats, base, started, args.command)
+        exp, judged = transfer.run(cfg, not args.no_progress, args.command)
+        _write_cells(transfer, exp, judged, cfg, stats, base, started, args.command)
         cells.update({(train.name, test): rows for test, rows in judged.items()})
     write_matrix(base, [d.name for d in datasets], cells, cfg, args.command)
 
@@ -387,8 +384,8 @@ def _leave_one_out(args: argparse.Namespace, cfg: Config, started: str) -> None:
         train = [d for d in datasets if d is not test]
         out = base / f"without-{test.name}"
         transfer = Transfer(train, [test], out, balance=cfg.balance_datasets)
-        judged = transfer.run(cfg, not args.no_progress, args.command)
-        _write_cells(transfer, judged, cfg, stats, base, started, args.command)
+        exp, judged = transfer.run(cfg, not args.no_progress, args.command)
+        _write_cells(transfer, exp, judged, cfg, stats, base, started, args.command)
         held[test.name] = judged[test.name]
     write_leave_one_out(base, held, cfg, args.command)
 

@@ -170,8 +170,11 @@ class Transfer:
             sample_weight=weights,
         )
 
-    def run(self, cfg: Config, progress: bool, command: str) -> dict[str, list[MethodResult]]:
-        """Fit every method once; its results judged on each tested dataset, by dataset name."""
+    def run(
+        self, cfg: Config, progress: bool, command: str
+    ) -> tuple[Experiment, dict[str, list[MethodResult]]]:
+        """Fit every method once: the experiment, and its results judged on each tested dataset
+        (by dataset name)."""
         exp = self.experiment(cfg, progress, command)
         print(f"train {self.name} -> test {', '.join(d.name for d in self.tests)} ({self.out})")
         fitted = []
@@ -180,4 +183,4 @@ class Transfer:
             print(f"{result.name:<22} fitted once on {self.name}", flush=True)
             fitted.append(result)
         tested = ([self.train[0]] if self.own_test else []) + self.tests
-        return {d.name: [slice_result(r, d.name, cfg) for r in fitted] for d in tested}
+        return exp, {d.name: [slice_result(r, d.name, cfg) for r in fitted] for d in tested}
