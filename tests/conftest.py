@@ -6,6 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run, so CI cannot fail on a draw nobody saw
+# locally; `pytest --hypothesis-profile=explore` searches new examples (add any it finds as
+# an @example).
+settings.register_profile("default", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile("default")
 
 
 @pytest.fixture(autouse=True, scope="session")
