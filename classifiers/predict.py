@@ -22,7 +22,6 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks.datasets.msu import sample_frames  # noqa: E402
 from classifiers.persistence import ModelFileError, load_fitted  # noqa: E402
 from features.faces import FaceCropper  # noqa: E402
 from features.images import (  # noqa: E402
@@ -32,6 +31,7 @@ from features.images import (  # noqa: E402
     check_image,
     read_frame,
     read_image,
+    sample_frames,
     video_frame_count,
 )
 from features.records import BONAFIDE, Presentation, file_sha256  # noqa: E402

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from benchmarks.datasets import load_dataset, load_msu
-from benchmarks.datasets.msu import sample_frames
-from features.images import read_frame
+from features.images import read_frame, sample_frames
 from features.records import ATTACK, BONAFIDE, DatasetError, file_sha256
 
 N_FRAMES = 20

@@ -22,11 +22,10 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.datasets.msu import sample_frames
 from benchmarks.run import main as run_main
 from classifiers.persistence import load_fitted, read_header
 from classifiers.predict import main as predict_main
-from features.images import read_image
+from features.images import read_image, sample_frames
 
 REPO = Path(__file__).resolve().parents[1]
 FAST_CONFIG = """

@@ -11,10 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
-
 from benchmarks.datasets.manifest import inspect_files, is_video, rel_id
-from features.images import ImageError, read_frame, video_frame_count
+from features.images import ImageError, read_frame, sample_frames, video_frame_count
 from features.records import ATTACK, BONAFIDE, Dataset, DatasetError, Presentation, Skipped
 
 NAME = re.compile(
@@ -24,24 +22,6 @@ NAME = re.compile(
 )
 CLASS_DIRS = {"real": BONAFIDE, "attack": ATTACK}
 SPLIT_LISTS = {"train": "train_sub_list.txt", "test": "test_sub_list.txt"}
-
-
-def sample_frames(
-    n: int, frames_per_video: int | None = 10, frame_step: int | None = None
-) -> list[int]:
-    """Frame indices to use from a video of `n` frames.
-
-    Every `frame_step`-th frame when it is given, else `frames_per_video` evenly spaced
-    frames (all frames if the video is shorter), else all frames.
-    """
-    for name, v in (("frames_per_video", frames_per_video), ("frame_step", frame_step)):
-        if v is not None and (not isinstance(v, int) or v < 1):
-            raise ValueError(f"{name} must be a positive integer or None, got {v!r}")
-    if frame_step is not None:
-        return list(range(0, n, frame_step))
-    if frames_per_video is None or frames_per_video >= n:
-        return list(range(n))
-    return np.linspace(0, n - 1, frames_per_video).round().astype(int).tolist()
 
 
 def check_video(

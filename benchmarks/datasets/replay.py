@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.datasets.manifest import frame_index, inspect_files, is_image, is_video, rel_id
-from benchmarks.datasets.msu import check_video, sample_frames
+from benchmarks.datasets.msu import check_video
+from features.images import sample_frames
 from features.records import ATTACK, BONAFIDE, Dataset, DatasetError, Presentation, Skipped
 
 SPLIT_DIRS = {"train": "train", "devel": "dev", "test": "test"}
