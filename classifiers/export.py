@@ -102,13 +102,14 @@ def _check_cnn(cnn: Any) -> None:
 
 
 def _keras_export(cnn: CNNClassifier, path: Path) -> None:
+    from classifiers.cnn.runtime import tf
+
     try:
         import tf2onnx  # noqa: F401 - Keras' TensorFlow-backend ONNX export needs it
     except ImportError:
         raise ImportError(
             f"ONNX export needs the optional onnx dependencies: {INSTALL_HINT}"
         ) from None
-    import tensorflow as tf
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # tf2onnx's numpy-2 shim probes np.object

@@ -251,7 +251,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit_path(self, *arrays: np.ndarray | None) -> Path:
         """Where this training run is cached: parameters that shape it, data, labels, TF version."""
-        import tensorflow as tf
+        from classifiers.cnn.runtime import tf
 
         params = {
             k: v
@@ -274,9 +274,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         dev_images: np.ndarray | None,
         dev_y: np.ndarray | None,
     ) -> tuple[keras.Model, dict[str, list[float]]]:
-        import keras
-
         from classifiers.cnn.models import ARCHITECTURES as BUILDERS
+        from classifiers.cnn.runtime import keras
         from classifiers.cnn.training import (
             SEED_AUGMENTATION,
             capture_augmentation,
@@ -345,9 +344,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
     def _set_model(self, model: keras.Model) -> None:
-        import keras
-
         from classifiers.cnn.models import EMBEDDING, LOGIT
+        from classifiers.cnn.runtime import keras
 
         self.model_ = model
         self.classes_ = np.array([0, 1])
@@ -392,8 +390,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
         Both files are written atomically. Returns the .json path.
         """
-        import keras
-        import tensorflow as tf
+        from classifiers.cnn.runtime import keras, tf
 
         check_is_fitted(self, "model_")
         path = Path(path)
@@ -422,9 +419,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         if not path.is_file() or not meta_path.is_file():
             raise FileNotFoundError(f"{path}: need both the .keras model and its .json beside it")
         meta = _read_meta(meta_path, cls.__name__)
-        import keras
-
         import classifiers.cnn.layers  # noqa: F401  (registers the custom layers for loading)
+        from classifiers.cnn.runtime import keras
 
         try:
             est = cls(**meta["params"])
@@ -439,9 +435,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
 def _load_fit(path: Path) -> tuple[keras.Model | None, dict[str, list[float]] | None]:
     """A cached training run (safe mode), or (None, None) when absent or unreadable."""
-    import keras
-
     import classifiers.cnn.layers  # noqa: F401  (registers the custom layers for loading)
+    from classifiers.cnn.runtime import keras
 
     history_path = path.with_suffix(".json")
     if not path.is_file() or not history_path.is_file():

@@ -12,9 +12,11 @@ theta * sum(w), which is the same sum and keeps any stride and padding aligned.
 
 from __future__ import annotations
 
-import keras
 import numpy as np
-from keras import layers, ops
+
+from classifiers.cnn.runtime import keras
+
+layers, ops = keras.layers, keras.ops
 
 PACKAGE = "liveness"
 SPACES = ("RGB", "HSV", "YCbCr")
@@ -41,7 +43,7 @@ class ColourSpaces(layers.Layer):
         self.spaces = spaces
 
     def call(self, rgb):
-        import tensorflow as tf
+        from classifiers.cnn.runtime import tf
 
         parts = []
         for space in self.spaces:

@@ -12,14 +12,14 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-import keras
-from keras import layers
-
 from classifiers.cnn.layers import (
     CentralDifferenceConv2D,
     CentralDifferenceDepthwiseConv2D,
     ColourSpaces,
 )
+from classifiers.cnn.runtime import keras
+
+layers = keras.layers
 
 EMBEDDING = "embedding"
 LOGIT = "logit"

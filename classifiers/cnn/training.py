@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import keras
 import numpy as np
-import tensorflow as tf
-from keras import layers
 
+from classifiers.cnn.runtime import keras, tf
 from features.augment import capture_augment
+
+layers = keras.layers
 
 # The original project's ImageDataGenerator settings (600-image notebook): rotation_range=20,
 # width_shift_range=0.1, height_shift_range=0.2, shear_range=0.2, zoom_range=0.2,
