@@ -16,6 +16,7 @@ import numpy as np
 from benchmarks.config import ConfigError, Variant
 from benchmarks.datasets.seed import SEED_SUBSETS, seed_subset
 from benchmarks.experiment import Experiment, digest
+from benchmarks.harness import HarnessError, MethodResult, paired_comparison
 from benchmarks.report import write_ablation
 from benchmarks.splits import group_ids
 from features.records import Dataset
@@ -65,9 +66,32 @@ def run_ablations(exp: Experiment, names: Sequence[str], dataset: Dataset) -> No
             print(f"ablation {name}: skipped (the seed subsets exist only in seed600)")
             continue
         sub = replace(exp, out=exp.out / "ablations" / name)
-        rows = []
+        rows, results = [], []
         for v in ab.variants:
             result = restricted(sub, v, dataset).run(v.method, v.params, label=slug(v.label))
             print(f"[{name}] {v.label:<20} " + result.summary())
             rows.append({**result.to_dict(), "name": v.label, "variant": v.label})
-        write_ablation(exp.out / "ablations", name, rows, ab.variable)
+            results.append(result)
+        paired = against_first(results, [v.label for v in ab.variants], cfg.n_boot, cfg.seed)
+        for c in paired:
+            print(f"[{name}] {c['a']} vs {c['b']}: {c['verdict']}")
+        write_ablation(exp.out / "ablations", name, rows, ab.variable, comparisons=paired)
+
+
+def against_first(
+    results: Sequence[MethodResult], labels: Sequence[str], n_boot: int, seed: int
+) -> list[dict]:
+    """Each variant vs the first (the reference), paired over the same test presentations.
+
+    A variant that cannot be paired (tested on other presentations than the reference) gets
+    a row whose verdict says why, with no difference.
+    """
+    out = []
+    for result, label in zip(results[1:], labels[1:], strict=True):
+        try:
+            c = paired_comparison(result, results[0], n_boot=n_boot, seed=seed).to_dict()
+        except HarnessError as e:
+            c = {"metric": "acer", "difference": None, "difference_ci": [None, None]}
+            c["verdict"] = f"not paired: {e}"
+        out.append({**c, "a": label, "b": labels[0]})
+    return out

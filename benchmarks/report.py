@@ -487,9 +487,11 @@ def write_ablation(
     results: Sequence[Mapping[str, Any]],
     variable_label: str,
     *,
+    comparisons: Sequence[Mapping[str, Any]] = (),
     provenance: Provenance | Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Write ablation_<name>.{md,csv,json,png}: ACER with CI per variant of one variable.
+    """Write ablation_<name>.{md,csv,json,png}: ACER with CI per variant of one variable, and
+    the paired `comparisons` (`MethodComparison.to_dict()` dicts, A and B named by variant).
 
     When `out_dir` is the `ablations` folder of a comparison, its report.html is rendered
     again to show the ablation.
@@ -532,6 +534,8 @@ def write_ablation(
         f"{pct(best['acer'])} %.",
         "",
     ]
+    if comparisons:
+        lines += ["## Paired comparisons", "", *_md_table(COMPARISON_COLUMNS, comparisons), ""]
     lines += [
         f"![ACER per {_md(variable_label)}]({stem}.png)",
         "",
@@ -550,6 +554,7 @@ def write_ablation(
         "synthetic": synthetic,
         "note": SYNTHETIC_BANNER if synthetic else None,
         "variants": rows,
+        "comparisons": [dict(c) for c in comparisons],
         "plot": files["png"].name,
         "conventions": conventions(analysis.criterion(rows)),
         "provenance": provenance,

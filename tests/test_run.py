@@ -517,6 +517,12 @@ variants = [
     one, two = (read_scores(scores / f"{n}.csv") for n in ("8_1", "8_2"))
     assert one.sample_id.tolist() == two.sample_id.tolist()
     assert one.score.tolist() != two.score.tolist()  # R reached the method
+    # the second variant is compared with the first (the reference), paired on the same rows
+    (paired,) = json.loads(text)["comparisons"]
+    assert (paired["a"], paired["b"], paired["metric"]) == ("(8,2)", "(8,1)", "acer")
+    assert paired["difference"] == pytest.approx(paired["value_a"] - paired["value_b"])
+    assert paired["difference_ci"][0] <= paired["difference"] <= paired["difference_ci"][1]
+    assert "Paired comparisons" in (folder / "ablation_lbp_scale.md").read_text(encoding="utf-8")
 
 
 # ------------------------------------------------------------------ cross-dataset
