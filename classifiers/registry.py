@@ -1,13 +1,15 @@
 """The one registry of methods: each is a name, a family, a line of description and a builder.
 
 A builder returns a plain scikit-learn `Pipeline` over presentation records, in the order the
-data flows: ``crop`` (`features.faces.FaceCropper`) -> ``features`` (an extractor of
-`features/`) -> ``clf`` (`classifiers.svm.TunedClassifier`), or ``crop`` -> ``clf`` (a CNN), or
-one ``fusion`` step over other registered methods. Builders state only what differs from each
-step's own defaults. Settings from a config are applied with `set_params` under the pipeline's
-own names (``crop__size``, ``features__P``, ``clf__C``), so every parameter of every step is
-configurable, and a fusion's members are the configured methods themselves: a builder gets
-`member(name)`, which builds another registered method with its configured parameters.
+data flows: ``crop`` (`features.faces.FaceCropper`) -> ``augment``
+(`features.augmenter.CaptureAugmenter`: training crops only, off unless ``augment__p > 0``) ->
+``features`` (an extractor of `features/`) -> ``clf`` (`classifiers.svm.TunedClassifier`),
+or ``crop`` -> ``clf`` (a CNN), or one ``fusion`` step over other registered methods. Builders
+state only what differs from each step's own defaults. Settings from a config are applied with
+`set_params` under the pipeline's own names (``crop__size``, ``features__P``, ``clf__C``), so
+every parameter of every step is configurable, and a fusion's members are the configured methods
+themselves: a builder gets `member(name)`, which builds another registered method with its
+configured parameters.
 
 Families: ``handcrafted``, ``cnn``, ``hybrid``, ``external`` (a pre-trained ONNX model: any
 name ``onnx:<name>`` is a method, ``crop`` -> ``clf`` (`classifiers.onnx_model.ONNXClassifier`),
@@ -34,6 +36,7 @@ from sklearn.preprocessing import StandardScaler
 
 from classifiers.svm import HistogramNormaliser, TunedClassifier
 from classifiers.transductive import BatchStandardiser
+from features.augmenter import CaptureAugmenter
 from features.coalbp import CoALBP
 from features.colour import ColourLBP
 from features.distortion import DistortionFeatures
@@ -59,7 +62,12 @@ class Method:
 
 def _handcrafted(features: BaseEstimator, **clf: Any) -> Pipeline:
     return Pipeline(
-        [("crop", FaceCropper()), ("features", features), ("clf", TunedClassifier(**clf))]
+        [
+            ("crop", FaceCropper()),
+            ("augment", CaptureAugmenter()),  # identity unless augment__p > 0; fit only
+            ("features", features),
+            ("clf", TunedClassifier(**clf)),
+        ]
     )
 
 

@@ -16,6 +16,7 @@ from classifiers.cnn.estimator import CNNClassifier
 from classifiers.fusion import DeepFeatureSVM, ScoreFusion
 from classifiers.svm import HistogramNormaliser, TunedClassifier
 from classifiers.transductive import BatchStandardiser
+from features.augmenter import CaptureAugmenter
 from features.coalbp import CoALBP
 from features.colour import ColourLBP
 from features.distortion import DistortionFeatures
@@ -128,6 +129,7 @@ def test_tabular_estimators_pass_every_check(estimator):
         (FourierSpectrum(cache=False), IMAGES),
         (DistortionFeatures(cache=False), IMAGES),
         (CNNClassifier(fit_cache=False), IMAGES),
+        (CaptureAugmenter(p=0.5), IMAGES),
         (FaceCropper(), RECORDS),
         (MetadataFeatures(), RECORDS),
         (ScoreFusion([("a", TunedClassifier()), ("b", TunedClassifier())]), DEV),

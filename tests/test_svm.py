@@ -137,7 +137,7 @@ def test_registry_lists_named_methods_as_pipelines_with_families_and_references(
         )
         assert m.description and isinstance(build_method(name), Pipeline)
     for name in ("lbp-svm", "colour-lbp-svm", "fourier-svm", "distortion-svm", "lbp-lr"):
-        assert [s for s, _ in build_method(name).steps] == ["crop", "features", "clf"]
+        assert [s for s, _ in build_method(name).steps] == ["crop", "augment", "features", "clf"]
     assert get_method("metadata-audit").family == "audit"
     with pytest.raises(ValueError, match="known: lbp-svm"):
         get_method("nope")
