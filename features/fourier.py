@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import cv2
 import numpy as np
-from scipy import ndimage as ndi
 from skimage.filters import window
 
 from features.base import FeatureExtractor
@@ -48,30 +48,62 @@ def _window(name: str, shape: tuple[int, int]) -> np.ndarray:
     return _frozen(window(name, shape))  # skimage builds it by warping: slow, so once per shape
 
 
-@lru_cache(maxsize=64)  # per crop shape
-def _bands(shape: tuple[int, int], n_bands: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Non-DC mask; band index and mask of the non-DC cells within Nyquist (radius <= 1)."""
-    radius = radial_frequency(shape)
-    nondc = radius > 0
-    band = np.minimum((radius * n_bands).astype(int), n_bands)
-    inside = nondc & (radius <= 1.0)
-    return _frozen(nondc), _frozen(band[inside]), _frozen(inside)
+@lru_cache(maxsize=64)  # per crop shape and parameters
+def _spectrum_classes(
+    shape: tuple[int, int], n_bands: int, hf_cutoffs: tuple[float, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class of each `np.fft.rfft2` cell and the (1 + n_bands + len(hf_cutoffs), n_classes)
+    matrix that turns per-class power sums into (non-DC total, band sums, power above each
+    cutoff) of the full fftshifted spectrum.
+
+    A real image's power spectrum is symmetric, so `rfft2` holds every cell of the full one
+    or its mirror: each rfft cell stands for 1 or 2 full cells. Cells with the same
+    multiplicity, band (bands as in `FourierSpectrum`: radius exactly 1 in the last band,
+    beyond 1 in none) and set of cutoffs they lie above form one class, so one `np.bincount`
+    over the rfft cells sums everything."""
+    h, w = shape
+    radius = np.fft.ifftshift(radial_frequency(shape))  # unshifted layout, as fft2
+    cols = w // 2 + 1
+    mult = np.zeros((h, cols), dtype=int)  # full cells each rfft cell stands for
+    rows, cs = np.indices(shape)
+    mirrored = cs >= cols
+    np.add.at(mult, (np.where(mirrored, -rows % h, rows), np.where(mirrored, -cs % w, cs)), 1)
+    radius = radius[:, :cols]
+    band = np.where(radius <= 1.0, np.minimum((radius * n_bands).astype(int), n_bands - 1), -1)
+    above = [(radius > c) for c in hf_cutoffs]
+    keys = np.stack([(radius > 0).astype(int), mult, band + 1, *[a.astype(int) for a in above]])
+    uniq, cls = np.unique(keys.reshape(len(keys), -1), axis=1, return_inverse=True)
+    cells = uniq[0] * uniq[1]  # full non-DC cells per rfft cell of each class
+    band = uniq[2] - 1
+    matrix = [cells] + [cells * (band == k) for k in range(n_bands)]
+    matrix += [cells * uniq[3 + i] for i in range(len(hf_cutoffs))]
+    return _frozen(cls.astype(np.intp).ravel()), _frozen(np.array(matrix, dtype=np.float64))
 
 
 @lru_cache(maxsize=64)  # per crop shape
-def _above(shape: tuple[int, int], cutoff: float) -> np.ndarray:
-    """Mask of the non-DC cells above normalised frequency `cutoff`."""
+def _band_counts(shape: tuple[int, int], n_bands: int) -> np.ndarray:
+    """Number of non-DC cells of the full spectrum in each band (at least 1)."""
     radius = radial_frequency(shape)
-    return _frozen((radius > 0) & (radius > cutoff))
+    inside = (radius > 0) & (radius <= 1.0)
+    band = np.minimum((radius[inside] * n_bands).astype(int), n_bands - 1)
+    return _frozen(np.maximum(np.bincount(band, minlength=n_bands), 1).astype(np.float64))
 
 
-def power_spectrum(grey: np.ndarray, window_name: str | None = "hann") -> np.ndarray:
-    """fftshifted power spectrum of a grey image (mean removed, optionally windowed)."""
-    img = grey.astype(np.float64)
-    img -= img.mean()
-    if window_name not in (None, "none"):
-        img *= _window(window_name, img.shape)
-    return np.abs(np.fft.fftshift(np.fft.fft2(img))) ** 2
+@lru_cache(maxsize=64)  # per sigma
+def _gaussian_kernel(sigma: float) -> np.ndarray:
+    """`scipy.ndimage.gaussian_filter`'s 1-D kernel (truncate=4), symmetric so it is also
+    the correlation kernel."""
+    radius = int(4.0 * sigma + 0.5)
+    x = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 / (sigma * sigma) * x * x)  # scipy's polynomial, evaluated as it does
+    return _frozen(kernel / kernel.sum())
+
+
+def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    """`scipy.ndimage.gaussian_filter(img, sigma, mode="nearest", truncate=4.0)` of a float64
+    image, equal up to float rounding (same kernel and borders; OpenCV's separable filter)."""
+    k = _gaussian_kernel(float(sigma))
+    return cv2.sepFilter2D(img, cv2.CV_64F, k, k, borderType=cv2.BORDER_REPLICATE)
 
 
 class FourierSpectrum(FeatureExtractor):
@@ -109,25 +141,27 @@ class FourierSpectrum(FeatureExtractor):
 
     def _extract(self, crop: np.ndarray) -> np.ndarray:
         grey = to_grey(crop)
-        power = power_spectrum(grey, self.window)
-        nondc, band, inside = _bands(grey.shape, self.n_bands)
-        total = power[nondc].sum()
-        # a flat crop has no non-DC power: every share is 0
-        rel = np.zeros_like(power) if total <= 0 else power / total
-        sums = np.bincount(band, weights=rel[inside], minlength=self.n_bands + 1)
-        counts = np.bincount(band, minlength=self.n_bands + 1)
-        # radius exactly 1.0 falls in index n_bands: fold it into the last band
-        sums[-2] += sums[-1]
-        counts[-2] += counts[-1]
-        profile = np.log10(sums[:-1] / np.maximum(counts[:-1], 1) + _EPS)
-        ratios = [rel[_above(grey.shape, float(c))].sum() for c in self.hf_cutoffs]
-        feats = [profile, np.asarray(ratios, dtype=np.float64)]
+        img = grey.astype(np.float64)
+        centred = img - img.mean()
+        if self.window not in (None, "none"):
+            centred *= _window(self.window, img.shape)
+        spectrum = np.fft.rfft2(centred)
+        power = spectrum.real**2 + spectrum.imag**2
+        cutoffs = tuple(float(c) for c in self.hf_cutoffs)
+        classes, matrix = _spectrum_classes(grey.shape, self.n_bands, cutoffs)
+        sums = matrix @ np.bincount(classes, weights=power.ravel(), minlength=matrix.shape[1])
+        total = sums[0]
+        if total <= 0:  # a flat crop has no non-DC power: every share is 0
+            sums[:] = 0.0
+            total = 1.0
+        n = self.n_bands
+        profile = np.log10(sums[1 : n + 1] / total / _band_counts(grey.shape, n) + _EPS)
+        feats = [profile, sums[n + 1 :] / total]
         if self.dog_sigmas:
-            img = grey.astype(np.float64)
             var = img.var()
             # skimage's difference_of_gaussians, each blur computed once (they recur across pairs)
             blurred = {
-                sigma: ndi.gaussian_filter(img, sigma, mode="nearest", cval=0, truncate=4.0)
+                sigma: gaussian_blur(img, sigma)
                 for sigma in {s for pair in self.dog_sigmas for s in pair}
             }
             energies = [
