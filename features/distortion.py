@@ -26,8 +26,6 @@ from functools import cache
 
 import cv2
 import numpy as np
-from scipy import ndimage as ndi
-from skimage.util import img_as_float
 
 from features.base import FeatureExtractor
 from features.lbp import to_grey
@@ -64,66 +62,34 @@ def specular_features(crop: np.ndarray, specular_range: tuple[float, float]) -> 
 _EPSILON = np.spacing(np.float64(1))  # skimage's floor on gradient magnitudes
 
 
-def _sobel4(images: np.ndarray, axis: int) -> np.ndarray:
-    """4 x `skimage.filters.sobel(image, axis=axis)` of each image of an (N, H, W) float64
-    stack, up to the sign of zeros, as an (N, H, W + 2) array whose last two columns are
-    scratch.
-
-    skimage convolves with `scipy.ndimage.convolve`, which adds the kernel's taps one after
-    the other in C order of the flipped kernel; its weights are +-1/4 and +-1/2, so
-    multiplying every tap by 4 keeps each rounding, only scaled. Borders repeat the edge
-    pixel (ndimage's "reflect" with a one-pixel reach). Each padded image is handled as one
-    flat run of pixels, so a tap is a flat shift and every operation one contiguous loop.
-    """
-    n, h, w = images.shape
-    x = np.empty((n, h + 2, w + 2))
-    x[:, 1:-1, 1:-1] = images
-    x[:, 0, 1:-1] = images[:, 0]
-    x[:, -1, 1:-1] = images[:, -1]
-    x[:, :, 0] = x[:, :, 1]
-    x[:, :, -1] = x[:, :, -2]
-    flat = x.reshape(n, -1)
-    row = w + 2
-    run = (h - 1) * row + w  # from the first output pixel to the last
-
-    def tap(a: int, b: int) -> np.ndarray:
-        start = a * row + b
-        return flat[:, start : start + run]
-
-    out = np.empty((n, h * row))
-    s = out[:, :run]
-    if axis == 0:  # taps -1 -2 -1 / 0 0 0 / 1 2 1
-        np.multiply(tap(0, 1), 2.0, out=s)
-        s += tap(0, 0)
-        s += tap(0, 2)
-        np.subtract(tap(2, 0), s, out=s)
-        s += 2.0 * tap(2, 1)
-        s += tap(2, 2)
-    else:  # taps -1 0 1 / -2 0 2 / -1 0 1
-        np.subtract(tap(0, 2), tap(0, 0), out=s)
-        s -= 2.0 * tap(1, 0)
-        s += 2.0 * tap(1, 2)
-        s -= tap(2, 0)
-        s += tap(2, 2)
-    out[:, run:] = 0.0
-    return out.reshape(n, h, row)
-
-
 def crete_blur(grey: np.ndarray, h_size: int = 11) -> float:
-    """Crete et al.'s blur metric, equal to `skimage.measure.blur_effect(grey, h_size)`
-    (computed on 4 x the Sobel responses, which scales every sum exactly)."""
-    image = img_as_float(grey)
-    inner = (slice(2, grey.shape[0] - 1), slice(2, grey.shape[1] - 1))
+    """Crete et al.'s blur metric, `skimage.measure.blur_effect(grey, h_size)` up to float
+    rounding.
+
+    skimage takes Sobel responses (weights +-1/4, +-1/2, edge pixels repeated) of the image
+    scaled to 0..1 and of its re-blur by a `h_size` moving average (`ndi.uniform_filter1d`,
+    mirrored borders). Here they are computed on the uint8 values, on the moving sums and
+    with weights +-1, +-2 by OpenCV, all exact integers, so both responses are skimage's times
+    one factor k = 4 * 255 * h_size (the sharp one multiplied by `h_size`), and so are the
+    floors on them; the metric, a ratio of sums, is unchanged by k."""
+    h, w = grey.shape
+    floor = 4 * 255 * h_size * _EPSILON
     metrics = []
-    for axis in (0, 1):
-        smoothed = ndi.uniform_filter1d(image, h_size, axis=axis)
-        edges = _sobel4(np.stack([image, smoothed]), axis)
-        np.abs(edges, out=edges)
-        sharp, blurred = np.maximum(4 * _EPSILON, edges, out=edges)
-        lost = np.maximum(0, sharp - blurred)
-        m1 = np.sum(sharp[inner])
-        metrics.append(np.abs(m1 - np.sum(lost[inner])) / m1)
-    return np.max(metrics)
+    for dx, dy in ((0, 1), (1, 0)):  # along rows (skimage's axis 0), then along columns
+        ksize = (1, h_size) if dy else (h_size, 1)
+        sums = cv2.boxFilter(
+            grey, cv2.CV_64F, ksize, normalize=False, borderType=cv2.BORDER_REFLECT
+        )
+        sharp, blurred = (
+            np.abs(cv2.Sobel(im, cv2.CV_64F, dx, dy, ksize=3, borderType=cv2.BORDER_REPLICATE))
+            for im in (grey, sums)
+        )
+        sharp = np.maximum(sharp[2 : h - 1, 2 : w - 1] * h_size, floor)
+        blurred = np.maximum(blurred[2 : h - 1, 2 : w - 1], floor)
+        m1 = sharp.sum()
+        lost = np.maximum(np.subtract(sharp, blurred, out=blurred), 0.0, out=blurred)
+        metrics.append(abs(m1 - lost.sum()) / m1)
+    return max(metrics)
 
 
 def blur_features(crop: np.ndarray) -> np.ndarray:
