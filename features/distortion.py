@@ -34,7 +34,7 @@ from features.lbp import to_grey
 def specular_component(crop: np.ndarray) -> np.ndarray:
     """Specular intensity per pixel (0..1) from the modified specular-free image."""
     lowest = np.minimum(np.minimum(crop[..., 0], crop[..., 1]), crop[..., 2])
-    lowest = lowest.astype(np.float64) / 255.0
+    lowest = np.divide(lowest, 255.0, dtype=np.float64)
     return np.maximum(lowest - lowest.mean(), 0.0)
 
 
@@ -53,10 +53,10 @@ def specular_mask(crop: np.ndarray, specular_range: tuple[float, float] = (1.5, 
 def specular_features(crop: np.ndarray, specular_range: tuple[float, float]) -> np.ndarray:
     """(share of specular pixels, mean and variance of their specular intensity)."""
     s = specular_component(crop)
-    mask = _specular_mask(s, specular_range)
-    if not mask.any():
+    specular = s[_specular_mask(s, specular_range)]
+    if specular.size == 0:
         return np.zeros(3)
-    return np.array([mask.mean(), s[mask].mean(), s[mask].var()])
+    return np.array([specular.size / s.size, specular.mean(), specular.var()])
 
 
 _EPSILON = np.spacing(np.float64(1))  # skimage's floor on gradient magnitudes
@@ -100,15 +100,19 @@ def blur_features(crop: np.ndarray) -> np.ndarray:
     return np.array([crete, -np.log10(lap_var + 1e-6)])
 
 
-def skewness(v: np.ndarray) -> np.ndarray:
-    """Biased sample skewness along the last axis (rows of non-constant values): what
-    `scipy.stats.skew` computes, with the same operations (its input checks cost more than
-    the arithmetic on a crop)."""
-    d = v - np.mean(v, axis=-1, keepdims=True)
-    m2 = np.mean(d**2, axis=-1)
-    m3 = np.mean(d**2 * d, axis=-1)
+def moments(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, standard deviation and biased sample skewness along the last axis (skewness of
+    rows of non-constant values): what `np.mean`, `np.std` and `scipy.stats.skew` compute,
+    with the same operations, sharing the deviations (their input checks and repeated passes
+    cost more than the arithmetic on a crop)."""
+    mean = np.mean(v, axis=-1, keepdims=True)
+    d = v - mean
+    d2 = d * d
+    m2 = np.mean(d2, axis=-1)  # the variance
+    m3 = np.mean(np.multiply(d2, d, out=d2), axis=-1)
     # scalar powers, as scipy's: NumPy's vectorised array power can differ in the last bit
-    return m3 / np.reshape([x**1.5 for x in np.ravel(m2)], np.shape(m2))
+    skew = m3 / np.reshape([x**1.5 for x in np.ravel(m2)], np.shape(m2))
+    return mean[..., 0], np.sqrt(m2), skew
 
 
 def edge_bin_shares(v: np.ndarray, hist_bins: int) -> tuple[np.ndarray, np.ndarray]:
@@ -126,16 +130,18 @@ def chromatic_moments(crop: np.ndarray, hist_bins: int) -> np.ndarray:
     hsv = cv2.cvtColor(crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2HSV)
     v = hsv.reshape(-1, 3).T.astype(np.float64, order="C")  # one contiguous row per channel
     v[0] /= 360.0  # OpenCV float hue is in degrees
-    std = v.std(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        skew = np.where(std > 1e-12, skewness(v), 0.0)
+        mean, std, skew = moments(v)
+    skew[std <= 1e-12] = 0.0
     first, last = edge_bin_shares(v, hist_bins)
-    return np.stack([v.mean(axis=1), std, skew, first, last], axis=1).ravel()
+    return np.stack([mean, std, skew, first, last], axis=1).ravel()
 
 
 def colour_diversity(crop: np.ndarray, colour_levels: int, n_top_colours: int) -> np.ndarray:
     """Shares of the most frequent quantised colours, then distinct colours per pixel."""
-    q = _quantiser(colour_levels)[crop]
+    q = cv2.LUT(crop, _quantiser(colour_levels)).astype(
+        np.intp
+    )  # LUT: NumPy's uint8 indexing is slow
     codes = (q[..., 0] * colour_levels + q[..., 1]) * colour_levels + q[..., 2]
     counts = np.bincount(codes.ravel(), minlength=colour_levels**3)
     seen = counts[counts > 0]  # the top colours, zero-padded, as the top of all counts
@@ -148,8 +154,8 @@ def colour_diversity(crop: np.ndarray, colour_levels: int, n_top_colours: int) -
 
 @cache
 def _quantiser(colour_levels: int) -> np.ndarray:
-    """uint8 value -> its level of `colour_levels` (value * levels // 256)."""
-    table = (np.arange(256) * colour_levels // 256).astype(np.intp)
+    """uint8 value -> its level of `colour_levels` (value * levels // 256), for `cv2.LUT`."""
+    table = (np.arange(256) * colour_levels // 256).astype(np.uint8)
     table.flags.writeable = False
     return table
 
