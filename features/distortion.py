@@ -29,17 +29,18 @@ import numpy as np
 
 from features.base import FeatureExtractor
 from features.lbp import to_grey
+from features.reductions import mean, var
 
 
 def specular_component(crop: np.ndarray) -> np.ndarray:
     """Specular intensity per pixel (0..1) from the modified specular-free image."""
     lowest = np.minimum(np.minimum(crop[..., 0], crop[..., 1]), crop[..., 2])
     lowest = np.divide(lowest, 255.0, dtype=np.float64)
-    return np.maximum(lowest - lowest.mean(), 0.0)
+    return np.maximum(lowest - mean(lowest), 0.0)
 
 
 def _specular_mask(s: np.ndarray, specular_range: tuple[float, float]) -> np.ndarray:
-    mu = s.mean()
+    mu = mean(s)
     if mu <= 0:
         return np.zeros(s.shape, dtype=bool)
     return (s > specular_range[0] * mu) & (s <= specular_range[1] * mu)
@@ -56,7 +57,7 @@ def specular_features(crop: np.ndarray, specular_range: tuple[float, float]) -> 
     specular = s[_specular_mask(s, specular_range)]
     if specular.size == 0:
         return np.zeros(3)
-    return np.array([specular.size / s.size, specular.mean(), specular.var()])
+    return np.array([specular.size / s.size, mean(specular), var(specular)])
 
 
 _EPSILON = np.spacing(np.float64(1))  # skimage's floor on gradient magnitudes
@@ -95,8 +96,9 @@ def crete_blur(grey: np.ndarray, h_size: int = 11) -> float:
 def blur_features(crop: np.ndarray) -> np.ndarray:
     """(Crete blur effect, -log10 Laplacian variance): both larger for a blurrier crop."""
     grey = to_grey(crop)
-    lap_var = float(cv2.Laplacian(grey, cv2.CV_64F).var())
-    crete = crete_blur(grey) if grey.min() < grey.max() else 1.0  # undefined on a flat crop
+    lap_var = float(var(cv2.Laplacian(grey, cv2.CV_64F)))
+    lo, hi = cv2.minMaxLoc(grey)[:2]
+    crete = crete_blur(grey) if lo < hi else 1.0  # undefined on a flat crop
     return np.array([crete, -np.log10(lap_var + 1e-6)])
 
 
@@ -105,24 +107,31 @@ def moments(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rows of non-constant values): what `np.mean`, `np.std` and `scipy.stats.skew` compute,
     with the same operations, sharing the deviations (their input checks and repeated passes
     cost more than the arithmetic on a crop)."""
-    mean = np.mean(v, axis=-1, keepdims=True)
-    d = v - mean
+    mu = mean(v, axis=-1, keepdims=True)
+    d = v - mu
     d2 = d * d
-    m2 = np.mean(d2, axis=-1)  # the variance
-    m3 = np.mean(np.multiply(d2, d, out=d2), axis=-1)
+    m2 = mean(d2, axis=-1)  # the variance
+    m3 = mean(np.multiply(d2, d, out=d2), axis=-1)
     # scalar powers, as scipy's: NumPy's vectorised array power can differ in the last bit
     skew = m3 / np.reshape([x**1.5 for x in np.ravel(m2)], np.shape(m2))
-    return mean[..., 0], np.sqrt(m2), skew
+    return mu[..., 0], np.sqrt(m2), skew
 
 
 def edge_bin_shares(v: np.ndarray, hist_bins: int) -> tuple[np.ndarray, np.ndarray]:
     """Shares of values along the last axis in the first and last of `hist_bins` equal bins
     over [0, 1], counted as `np.histogram(v, hist_bins, (0, 1))` counts them (the last bin
     includes 1)."""
-    edges = np.linspace(0.0, 1.0, hist_bins + 1)
-    first = np.count_nonzero((v >= 0.0) & (v < edges[1]), axis=-1)
-    last = np.count_nonzero((v >= edges[-2]) & (v <= 1.0), axis=-1)
+    first_edge, last_edge = _inner_edges(hist_bins)
+    first = np.add.reduce((v >= 0.0) & (v < first_edge), axis=-1, dtype=np.intp)
+    last = np.add.reduce((v >= last_edge) & (v <= 1.0), axis=-1, dtype=np.intp)
     return first / v.shape[-1], last / v.shape[-1]
+
+
+@cache
+def _inner_edges(hist_bins: int) -> tuple[float, float]:
+    """The second and the second-to-last of `np.histogram`'s `hist_bins` + 1 edges over [0, 1]."""
+    edges = np.linspace(0.0, 1.0, hist_bins + 1)
+    return float(edges[1]), float(edges[-2])
 
 
 def chromatic_moments(crop: np.ndarray, hist_bins: int) -> np.ndarray:
@@ -131,10 +140,10 @@ def chromatic_moments(crop: np.ndarray, hist_bins: int) -> np.ndarray:
     v = hsv.reshape(-1, 3).T.astype(np.float64, order="C")  # one contiguous row per channel
     v[0] /= 360.0  # OpenCV float hue is in degrees
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean, std, skew = moments(v)
+        mu, std, skew = moments(v)
     skew[std <= 1e-12] = 0.0
     first, last = edge_bin_shares(v, hist_bins)
-    return np.stack([mean, std, skew, first, last], axis=1).ravel()
+    return np.array([mu, std, skew, first, last]).T.ravel()
 
 
 def colour_diversity(crop: np.ndarray, colour_levels: int, n_top_colours: int) -> np.ndarray:

@@ -25,6 +25,7 @@ from skimage.filters import window
 
 from features.base import FeatureExtractor
 from features.lbp import to_grey
+from features.reductions import mean, var
 
 WINDOWS = ("hann", "none", None)  # "none" (or None): no window; TOML has no null
 _EPS = 1e-12
@@ -142,7 +143,7 @@ class FourierSpectrum(FeatureExtractor):
     def _extract(self, crop: np.ndarray) -> np.ndarray:
         grey = to_grey(crop)
         img = grey.astype(np.float64)
-        centred = img - img.mean()
+        centred = img - mean(img)
         if self.window not in (None, "none"):
             centred *= _window(self.window, img.shape)
         spectrum = np.fft.rfft2(centred)
@@ -158,14 +159,14 @@ class FourierSpectrum(FeatureExtractor):
         profile = np.log10(sums[1 : n + 1] / total / _band_counts(grey.shape, n) + _EPS)
         feats = [profile, sums[n + 1 :] / total]
         if self.dog_sigmas:
-            var = img.var()
+            variance = var(img)
             # skimage's difference_of_gaussians, each blur computed once (they recur across pairs)
             blurred = {
                 sigma: gaussian_blur(img, sigma)
                 for sigma in {s for pair in self.dog_sigmas for s in pair}
             }
             energies = [
-                (blurred[inner] - blurred[outer]).var() / var if var > 0 else 0.0
+                var(blurred[inner] - blurred[outer]) / variance if variance > 0 else 0.0
                 for inner, outer in self.dog_sigmas
             ]
             feats.append(np.asarray(energies))
