@@ -53,32 +53,23 @@ def _window(name: str, shape: tuple[int, int]) -> np.ndarray:
 def _spectrum_classes(
     shape: tuple[int, int], n_bands: int, hf_cutoffs: tuple[float, ...]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Class of each `np.fft.rfft2` cell and the (1 + n_bands + len(hf_cutoffs), n_classes)
-    matrix that turns per-class power sums into (non-DC total, band sums, power above each
-    cutoff) of the full fftshifted spectrum.
+    """Class of each value of `cv2.dft`'s complex output (real and imaginary part of every
+    cell, in fft2's unshifted layout) and the (1 + n_bands + len(hf_cutoffs), n_classes)
+    matrix that turns per-class sums of squares into (non-DC power, power of each band,
+    power above each cutoff).
 
-    A real image's power spectrum is symmetric, so `rfft2` holds every cell of the full one
-    or its mirror: each rfft cell stands for 1 or 2 full cells. Cells with the same
-    multiplicity, band (bands as in `FourierSpectrum`: radius exactly 1 in the last band,
-    beyond 1 in none) and set of cutoffs they lie above form one class, so one `np.bincount`
-    over the rfft cells sums everything."""
-    h, w = shape
+    Cells with the same band (radius exactly 1 in the last band, beyond 1 in none) and set
+    of cutoffs they lie above form one class, so one `np.bincount` sums everything."""
     radius = np.fft.ifftshift(radial_frequency(shape))  # unshifted layout, as fft2
-    cols = w // 2 + 1
-    mult = np.zeros((h, cols), dtype=int)  # full cells each rfft cell stands for
-    rows, cs = np.indices(shape)
-    mirrored = cs >= cols
-    np.add.at(mult, (np.where(mirrored, -rows % h, rows), np.where(mirrored, -cs % w, cs)), 1)
-    radius = radius[:, :cols]
     band = np.where(radius <= 1.0, np.minimum((radius * n_bands).astype(int), n_bands - 1), -1)
-    above = [(radius > c) for c in hf_cutoffs]
-    keys = np.stack([(radius > 0).astype(int), mult, band + 1, *[a.astype(int) for a in above]])
-    uniq, cls = np.unique(keys.reshape(len(keys), -1), axis=1, return_inverse=True)
-    cells = uniq[0] * uniq[1]  # full non-DC cells per rfft cell of each class
-    band = uniq[2] - 1
-    matrix = [cells] + [cells * (band == k) for k in range(n_bands)]
-    matrix += [cells * uniq[3 + i] for i in range(len(hf_cutoffs))]
-    return _frozen(cls.astype(np.intp).ravel()), _frozen(np.array(matrix, dtype=np.float64))
+    keys = [radius > 0, band + 1, *[radius > c for c in hf_cutoffs]]
+    keys = np.stack([k.astype(int).ravel() for k in keys])
+    uniq, cls = np.unique(keys, axis=1, return_inverse=True)
+    nondc, band = uniq[0], uniq[1] - 1
+    matrix = [nondc] + [nondc * (band == k) for k in range(n_bands)]
+    matrix += [nondc * uniq[2 + i] for i in range(len(hf_cutoffs))]
+    classes = np.repeat(cls.ravel().astype(np.intp), 2)  # real, imaginary
+    return _frozen(classes), _frozen(np.array(matrix, dtype=np.float64))
 
 
 @lru_cache(maxsize=64)  # per crop shape
@@ -146,11 +137,11 @@ class FourierSpectrum(FeatureExtractor):
         centred = img - mean(img)
         if self.window not in (None, "none"):
             centred *= _window(self.window, img.shape)
-        spectrum = np.fft.rfft2(centred)
-        power = spectrum.real**2 + spectrum.imag**2
+        spectrum = cv2.dft(centred, flags=cv2.DFT_COMPLEX_OUTPUT)  # as np.fft.fft2, up to rounding
+        squares = np.multiply(spectrum, spectrum, out=spectrum).ravel()
         cutoffs = tuple(float(c) for c in self.hf_cutoffs)
         classes, matrix = _spectrum_classes(grey.shape, self.n_bands, cutoffs)
-        sums = matrix @ np.bincount(classes, weights=power.ravel(), minlength=matrix.shape[1])
+        sums = matrix @ np.bincount(classes, weights=squares, minlength=matrix.shape[1])
         total = sums[0]
         if total <= 0:  # a flat crop has no non-DC power: every share is 0
             sums[:] = 0.0
