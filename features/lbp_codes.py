@@ -141,6 +141,15 @@ def _weights(
     return lo, hi, (_frozen(1 - d), _frozen(d))
 
 
+@lru_cache(maxsize=1024)  # per image shape, as `_weights`
+def _neighbours(shape: tuple[int, int], pad: int, P: int, R: float) -> tuple[tuple, ...]:
+    """Per neighbour: its column offset, then `_weights` along columns and along rows (one
+    cache look-up per image instead of two per neighbour)."""
+    return tuple(
+        (cp, _weights(shape, pad, cp, 1), _weights(shape, pad, rp, 0)) for rp, cp in _offsets(P, R)
+    )
+
+
 def _raw_codes(
     padded: np.ndarray, P: int, R: float, pad: int, start: int, shape: tuple[int, int]
 ) -> np.ndarray:
@@ -166,9 +175,7 @@ def _raw_codes(
     across: dict[float, np.ndarray] = {}  # rows r0-m.. interpolated along columns, per offset
     b = a - m * W  # first pixel of `across`
     n_across = n + 2 * m * W
-    for k, (rp, cp) in enumerate(_offsets(P, R)):
-        clo, chi, wc = _weights((H, W), pad, cp, 1)
-        rlo, rhi, wr = _weights((H, W), pad, rp, 0)
+    for k, (cp, (clo, chi, wc), (rlo, rhi, wr)) in enumerate(_neighbours((H, W), pad, P, R)):
         if wc is None and wr is None:  # on the grid: compare the pixels themselves
             side = flat8[:, a + rlo * W + clo : a + rlo * W + clo + n]
             np.greater_equal(side, flat8[:, a : a + n], out=bits[k])
@@ -316,7 +323,7 @@ def _block_histograms(
     n_hists = run.shape[0] * grid[0] * grid[1]
     counts = np.bincount((offsets + run).ravel(), minlength=(n_hists + 1) * bins)
     hists = counts[: n_hists * bins].reshape(-1, bins).astype(np.float64)
-    return (hists / hists.sum(axis=1, keepdims=True)).ravel()
+    return (hists / np.add.reduce(hists, axis=1, keepdims=True)).ravel()
 
 
 def lbp_multiscale_histograms(
