@@ -296,8 +296,8 @@ def _run_offsets(
     n_channels: int, shape: tuple[int, int], stride: int, grid: tuple[int, int], bins: int
 ) -> np.ndarray:
     """Per pixel of a (C, n) flat run of (C, h, w) regions with rows `stride` apart, the
-    index of its (channel, block) histogram's first bin; the border pixels between rows
-    point at one more histogram, which is dropped."""
+    index of its (channel, block) histogram's first bin (uint16 when every bin index fits);
+    the border pixels between rows point at one more histogram, which is dropped."""
     h, w = shape
     rows, cols = grid
     if rows > h or cols > w:
@@ -310,8 +310,10 @@ def _run_offsets(
     )[None, :]
     block = block.ravel()[: (h - 1) * stride + w]
     per_channel = np.arange(n_channels)[:, None] * (rows * cols)
-    offsets = np.where(block >= 0, per_channel + block, n_channels * rows * cols)
-    return _frozen((offsets * bins).astype(np.intp))
+    n_hists = n_channels * rows * cols
+    offsets = np.where(block >= 0, per_channel + block, n_hists) * bins
+    # the smallest type that holds every bin index: a quarter of the memory to read
+    return _frozen(offsets.astype(np.uint16 if (n_hists + 1) * bins <= 2**16 else np.intp))
 
 
 def _block_histograms(
