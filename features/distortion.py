@@ -87,9 +87,9 @@ def crete_blur(grey: np.ndarray, h_size: int = 11) -> float:
         )
         sharp = np.maximum(sharp[2 : h - 1, 2 : w - 1] * h_size, floor)
         blurred = np.maximum(blurred[2 : h - 1, 2 : w - 1], floor)
-        m1 = sharp.sum()
+        m1 = np.add.reduce(sharp, axis=None)  # ndarray.sum without its Python wrapper
         lost = np.maximum(np.subtract(sharp, blurred, out=blurred), 0.0, out=blurred)
-        metrics.append(abs(m1 - lost.sum()) / m1)
+        metrics.append(abs(m1 - np.add.reduce(lost, axis=None)) / m1)
     return max(metrics)
 
 
