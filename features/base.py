@@ -80,7 +80,7 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
 
     def _compute(self, crop: np.ndarray) -> np.ndarray:
         v = np.asarray(self._extract(crop), dtype=np.float64).ravel()
-        if not np.all(np.isfinite(v)):
+        if not np.isfinite(v).all():
             raise ValueError(f"{type(self).__name__}: non-finite feature values for a crop")
         return v
 
@@ -117,4 +117,4 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
             out[i] = v
             if self.cache:
                 save_vector(paths[i], v)
-        return np.stack(out)
+        return np.array(out)  # as np.stack (equal lengths), without its Python-level checks

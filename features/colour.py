@@ -88,5 +88,6 @@ class ColourLBP(FeatureExtractor):
         check_lbp_params(self.P, self.R, self.method, tuple(self.grid))
 
     def _extract(self, crop: np.ndarray) -> np.ndarray:
-        channels = np.stack([ch for space in self.colour_spaces for ch in split(crop, space)])
+        # np.array: np.stack's result, without its Python-level checks
+        channels = np.array([ch for space in self.colour_spaces for ch in split(crop, space)])
         return lbp_histograms(channels, self.P, self.R, self.method, tuple(self.grid))

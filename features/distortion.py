@@ -26,22 +26,21 @@ from functools import cache
 
 import cv2
 import numpy as np
-from scipy import ndimage as ndi
-from skimage.util import img_as_float
 
 from features.base import FeatureExtractor
 from features.lbp import to_grey
+from features.reductions import mean, var
 
 
 def specular_component(crop: np.ndarray) -> np.ndarray:
     """Specular intensity per pixel (0..1) from the modified specular-free image."""
     lowest = np.minimum(np.minimum(crop[..., 0], crop[..., 1]), crop[..., 2])
-    lowest = lowest.astype(np.float64) / 255.0
-    return np.maximum(lowest - lowest.mean(), 0.0)
+    lowest = np.divide(lowest, 255.0, dtype=np.float64)
+    return np.maximum(lowest - mean(lowest), 0.0)
 
 
 def _specular_mask(s: np.ndarray, specular_range: tuple[float, float]) -> np.ndarray:
-    mu = s.mean()
+    mu = mean(s)
     if mu <= 0:
         return np.zeros(s.shape, dtype=bool)
     return (s > specular_range[0] * mu) & (s <= specular_range[1] * mu)
@@ -55,104 +54,84 @@ def specular_mask(crop: np.ndarray, specular_range: tuple[float, float] = (1.5, 
 def specular_features(crop: np.ndarray, specular_range: tuple[float, float]) -> np.ndarray:
     """(share of specular pixels, mean and variance of their specular intensity)."""
     s = specular_component(crop)
-    mask = _specular_mask(s, specular_range)
-    if not mask.any():
+    specular = s[_specular_mask(s, specular_range)]
+    if specular.size == 0:
         return np.zeros(3)
-    return np.array([mask.mean(), s[mask].mean(), s[mask].var()])
+    return np.array([specular.size / s.size, mean(specular), var(specular)])
 
 
 _EPSILON = np.spacing(np.float64(1))  # skimage's floor on gradient magnitudes
 
 
-def _sobel4(images: np.ndarray, axis: int) -> np.ndarray:
-    """4 x `skimage.filters.sobel(image, axis=axis)` of each image of an (N, H, W) float64
-    stack, up to the sign of zeros, as an (N, H, W + 2) array whose last two columns are
-    scratch.
-
-    skimage convolves with `scipy.ndimage.convolve`, which adds the kernel's taps one after
-    the other in C order of the flipped kernel; its weights are +-1/4 and +-1/2, so
-    multiplying every tap by 4 keeps each rounding, only scaled. Borders repeat the edge
-    pixel (ndimage's "reflect" with a one-pixel reach). Each padded image is handled as one
-    flat run of pixels, so a tap is a flat shift and every operation one contiguous loop.
-    """
-    n, h, w = images.shape
-    x = np.empty((n, h + 2, w + 2))
-    x[:, 1:-1, 1:-1] = images
-    x[:, 0, 1:-1] = images[:, 0]
-    x[:, -1, 1:-1] = images[:, -1]
-    x[:, :, 0] = x[:, :, 1]
-    x[:, :, -1] = x[:, :, -2]
-    flat = x.reshape(n, -1)
-    row = w + 2
-    run = (h - 1) * row + w  # from the first output pixel to the last
-
-    def tap(a: int, b: int) -> np.ndarray:
-        start = a * row + b
-        return flat[:, start : start + run]
-
-    out = np.empty((n, h * row))
-    s = out[:, :run]
-    if axis == 0:  # taps -1 -2 -1 / 0 0 0 / 1 2 1
-        np.multiply(tap(0, 1), 2.0, out=s)
-        s += tap(0, 0)
-        s += tap(0, 2)
-        np.subtract(tap(2, 0), s, out=s)
-        s += 2.0 * tap(2, 1)
-        s += tap(2, 2)
-    else:  # taps -1 0 1 / -2 0 2 / -1 0 1
-        np.subtract(tap(0, 2), tap(0, 0), out=s)
-        s -= 2.0 * tap(1, 0)
-        s += 2.0 * tap(1, 2)
-        s -= tap(2, 0)
-        s += tap(2, 2)
-    out[:, run:] = 0.0
-    return out.reshape(n, h, row)
-
-
 def crete_blur(grey: np.ndarray, h_size: int = 11) -> float:
-    """Crete et al.'s blur metric, equal to `skimage.measure.blur_effect(grey, h_size)`
-    (computed on 4 x the Sobel responses, which scales every sum exactly)."""
-    image = img_as_float(grey)
-    inner = (slice(2, grey.shape[0] - 1), slice(2, grey.shape[1] - 1))
+    """Crete et al.'s blur metric, `skimage.measure.blur_effect(grey, h_size)` up to float
+    rounding.
+
+    skimage takes Sobel responses (weights +-1/4, +-1/2, edge pixels repeated) of the image
+    scaled to 0..1 and of its re-blur by a `h_size` moving average (`ndi.uniform_filter1d`,
+    mirrored borders). Here they are computed on the uint8 values, on the moving sums and
+    with weights +-1, +-2 by OpenCV, all exact integers, so both responses are skimage's times
+    one factor k = 4 * 255 * h_size (the sharp one multiplied by `h_size`), and so are the
+    floors on them; the metric, a ratio of sums, is unchanged by k."""
+    h, w = grey.shape
+    floor = 4 * 255 * h_size * _EPSILON
     metrics = []
-    for axis in (0, 1):
-        smoothed = ndi.uniform_filter1d(image, h_size, axis=axis)
-        edges = _sobel4(np.stack([image, smoothed]), axis)
-        np.abs(edges, out=edges)
-        sharp, blurred = np.maximum(4 * _EPSILON, edges, out=edges)
-        lost = np.maximum(0, sharp - blurred)
-        m1 = np.sum(sharp[inner])
-        metrics.append(np.abs(m1 - np.sum(lost[inner])) / m1)
-    return np.max(metrics)
+    for dx, dy in ((0, 1), (1, 0)):  # along rows (skimage's axis 0), then along columns
+        ksize = (1, h_size) if dy else (h_size, 1)
+        sums = cv2.boxFilter(
+            grey, cv2.CV_64F, ksize, normalize=False, borderType=cv2.BORDER_REFLECT
+        )
+        sharp, blurred = (
+            np.abs(cv2.Sobel(im, cv2.CV_64F, dx, dy, ksize=3, borderType=cv2.BORDER_REPLICATE))
+            for im in (grey, sums)
+        )
+        sharp = np.maximum(sharp[2 : h - 1, 2 : w - 1] * h_size, floor)
+        blurred = np.maximum(blurred[2 : h - 1, 2 : w - 1], floor)
+        m1 = np.add.reduce(sharp, axis=None)  # ndarray.sum without its Python wrapper
+        lost = np.maximum(np.subtract(sharp, blurred, out=blurred), 0.0, out=blurred)
+        metrics.append(abs(m1 - np.add.reduce(lost, axis=None)) / m1)
+    return max(metrics)
 
 
 def blur_features(crop: np.ndarray) -> np.ndarray:
     """(Crete blur effect, -log10 Laplacian variance): both larger for a blurrier crop."""
     grey = to_grey(crop)
-    lap_var = float(cv2.Laplacian(grey, cv2.CV_64F).var())
-    crete = crete_blur(grey) if grey.min() < grey.max() else 1.0  # undefined on a flat crop
+    lap_var = float(var(cv2.Laplacian(grey, cv2.CV_64F)))
+    lo, hi = cv2.minMaxLoc(grey)[:2]
+    crete = crete_blur(grey) if lo < hi else 1.0  # undefined on a flat crop
     return np.array([crete, -np.log10(lap_var + 1e-6)])
 
 
-def skewness(v: np.ndarray) -> np.ndarray:
-    """Biased sample skewness along the last axis (rows of non-constant values): what
-    `scipy.stats.skew` computes, with the same operations (its input checks cost more than
-    the arithmetic on a crop)."""
-    d = v - np.mean(v, axis=-1, keepdims=True)
-    m2 = np.mean(d**2, axis=-1)
-    m3 = np.mean(d**2 * d, axis=-1)
+def moments(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, standard deviation and biased sample skewness along the last axis (skewness of
+    rows of non-constant values): what `np.mean`, `np.std` and `scipy.stats.skew` compute,
+    with the same operations, sharing the deviations (their input checks and repeated passes
+    cost more than the arithmetic on a crop)."""
+    mu = mean(v, axis=-1, keepdims=True)
+    d = v - mu
+    d2 = d * d
+    m2 = mean(d2, axis=-1)  # the variance
+    m3 = mean(np.multiply(d2, d, out=d2), axis=-1)
     # scalar powers, as scipy's: NumPy's vectorised array power can differ in the last bit
-    return m3 / np.reshape([x**1.5 for x in np.ravel(m2)], np.shape(m2))
+    skew = m3 / np.reshape([x**1.5 for x in np.ravel(m2)], np.shape(m2))
+    return mu[..., 0], np.sqrt(m2), skew
 
 
 def edge_bin_shares(v: np.ndarray, hist_bins: int) -> tuple[np.ndarray, np.ndarray]:
     """Shares of values along the last axis in the first and last of `hist_bins` equal bins
     over [0, 1], counted as `np.histogram(v, hist_bins, (0, 1))` counts them (the last bin
     includes 1)."""
-    edges = np.linspace(0.0, 1.0, hist_bins + 1)
-    first = np.count_nonzero((v >= 0.0) & (v < edges[1]), axis=-1)
-    last = np.count_nonzero((v >= edges[-2]) & (v <= 1.0), axis=-1)
+    first_edge, last_edge = _inner_edges(hist_bins)
+    first = np.add.reduce((v >= 0.0) & (v < first_edge), axis=-1, dtype=np.intp)
+    last = np.add.reduce((v >= last_edge) & (v <= 1.0), axis=-1, dtype=np.intp)
     return first / v.shape[-1], last / v.shape[-1]
+
+
+@cache
+def _inner_edges(hist_bins: int) -> tuple[float, float]:
+    """The second and the second-to-last of `np.histogram`'s `hist_bins` + 1 edges over [0, 1]."""
+    edges = np.linspace(0.0, 1.0, hist_bins + 1)
+    return float(edges[1]), float(edges[-2])
 
 
 def chromatic_moments(crop: np.ndarray, hist_bins: int) -> np.ndarray:
@@ -160,16 +139,18 @@ def chromatic_moments(crop: np.ndarray, hist_bins: int) -> np.ndarray:
     hsv = cv2.cvtColor(crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2HSV)
     v = hsv.reshape(-1, 3).T.astype(np.float64, order="C")  # one contiguous row per channel
     v[0] /= 360.0  # OpenCV float hue is in degrees
-    std = v.std(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        skew = np.where(std > 1e-12, skewness(v), 0.0)
+        mu, std, skew = moments(v)
+    skew[std <= 1e-12] = 0.0
     first, last = edge_bin_shares(v, hist_bins)
-    return np.stack([v.mean(axis=1), std, skew, first, last], axis=1).ravel()
+    return np.array([mu, std, skew, first, last]).T.ravel()
 
 
 def colour_diversity(crop: np.ndarray, colour_levels: int, n_top_colours: int) -> np.ndarray:
     """Shares of the most frequent quantised colours, then distinct colours per pixel."""
-    q = _quantiser(colour_levels)[crop]
+    q = cv2.LUT(crop, _quantiser(colour_levels)).astype(
+        np.intp
+    )  # LUT: NumPy's uint8 indexing is slow
     codes = (q[..., 0] * colour_levels + q[..., 1]) * colour_levels + q[..., 2]
     counts = np.bincount(codes.ravel(), minlength=colour_levels**3)
     seen = counts[counts > 0]  # the top colours, zero-padded, as the top of all counts
@@ -182,8 +163,8 @@ def colour_diversity(crop: np.ndarray, colour_levels: int, n_top_colours: int) -
 
 @cache
 def _quantiser(colour_levels: int) -> np.ndarray:
-    """uint8 value -> its level of `colour_levels` (value * levels // 256)."""
-    table = (np.arange(256) * colour_levels // 256).astype(np.intp)
+    """uint8 value -> its level of `colour_levels` (value * levels // 256), for `cv2.LUT`."""
+    table = (np.arange(256) * colour_levels // 256).astype(np.uint8)
     table.flags.writeable = False
     return table
 

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import cv2
 import numpy as np
-from scipy import ndimage as ndi
 from skimage.filters import window
 
 from features.base import FeatureExtractor
 from features.lbp import to_grey
+from features.reductions import mean, var
 
 WINDOWS = ("hann", "none", None)  # "none" (or None): no window; TOML has no null
 _EPS = 1e-12
@@ -48,30 +49,53 @@ def _window(name: str, shape: tuple[int, int]) -> np.ndarray:
     return _frozen(window(name, shape))  # skimage builds it by warping: slow, so once per shape
 
 
-@lru_cache(maxsize=64)  # per crop shape
-def _bands(shape: tuple[int, int], n_bands: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Non-DC mask; band index and mask of the non-DC cells within Nyquist (radius <= 1)."""
-    radius = radial_frequency(shape)
-    nondc = radius > 0
-    band = np.minimum((radius * n_bands).astype(int), n_bands)
-    inside = nondc & (radius <= 1.0)
-    return _frozen(nondc), _frozen(band[inside]), _frozen(inside)
+@lru_cache(maxsize=64)  # per crop shape and parameters
+def _spectrum_classes(
+    shape: tuple[int, int], n_bands: int, hf_cutoffs: tuple[float, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class of each value of `cv2.dft`'s complex output (real and imaginary part of every
+    cell, in fft2's unshifted layout) and the (1 + n_bands + len(hf_cutoffs), n_classes)
+    matrix that turns per-class sums of squares into (non-DC power, power of each band,
+    power above each cutoff).
+
+    Cells with the same band (radius exactly 1 in the last band, beyond 1 in none) and set
+    of cutoffs they lie above form one class, so one `np.bincount` sums everything."""
+    radius = np.fft.ifftshift(radial_frequency(shape))  # unshifted layout, as fft2
+    band = np.where(radius <= 1.0, np.minimum((radius * n_bands).astype(int), n_bands - 1), -1)
+    keys = [radius > 0, band + 1, *[radius > c for c in hf_cutoffs]]
+    keys = np.stack([k.astype(int).ravel() for k in keys])
+    uniq, cls = np.unique(keys, axis=1, return_inverse=True)
+    nondc, band = uniq[0], uniq[1] - 1
+    matrix = [nondc] + [nondc * (band == k) for k in range(n_bands)]
+    matrix += [nondc * uniq[2 + i] for i in range(len(hf_cutoffs))]
+    classes = np.repeat(cls.ravel().astype(np.intp), 2)  # real, imaginary
+    return _frozen(classes), _frozen(np.array(matrix, dtype=np.float64))
 
 
 @lru_cache(maxsize=64)  # per crop shape
-def _above(shape: tuple[int, int], cutoff: float) -> np.ndarray:
-    """Mask of the non-DC cells above normalised frequency `cutoff`."""
+def _band_counts(shape: tuple[int, int], n_bands: int) -> np.ndarray:
+    """Number of non-DC cells of the full spectrum in each band (at least 1)."""
     radius = radial_frequency(shape)
-    return _frozen((radius > 0) & (radius > cutoff))
+    inside = (radius > 0) & (radius <= 1.0)
+    band = np.minimum((radius[inside] * n_bands).astype(int), n_bands - 1)
+    return _frozen(np.maximum(np.bincount(band, minlength=n_bands), 1).astype(np.float64))
 
 
-def power_spectrum(grey: np.ndarray, window_name: str | None = "hann") -> np.ndarray:
-    """fftshifted power spectrum of a grey image (mean removed, optionally windowed)."""
-    img = grey.astype(np.float64)
-    img -= img.mean()
-    if window_name not in (None, "none"):
-        img *= _window(window_name, img.shape)
-    return np.abs(np.fft.fftshift(np.fft.fft2(img))) ** 2
+@lru_cache(maxsize=64)  # per sigma
+def _gaussian_kernel(sigma: float) -> np.ndarray:
+    """`scipy.ndimage.gaussian_filter`'s 1-D kernel (truncate=4), symmetric so it is also
+    the correlation kernel."""
+    radius = int(4.0 * sigma + 0.5)
+    x = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 / (sigma * sigma) * x * x)  # scipy's polynomial, evaluated as it does
+    return _frozen(kernel / kernel.sum())
+
+
+def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    """`scipy.ndimage.gaussian_filter(img, sigma, mode="nearest", truncate=4.0)` of a float64
+    image, equal up to float rounding (same kernel and borders; OpenCV's separable filter)."""
+    k = _gaussian_kernel(float(sigma))
+    return cv2.sepFilter2D(img, cv2.CV_64F, k, k, borderType=cv2.BORDER_REPLICATE)
 
 
 class FourierSpectrum(FeatureExtractor):
@@ -109,29 +133,31 @@ class FourierSpectrum(FeatureExtractor):
 
     def _extract(self, crop: np.ndarray) -> np.ndarray:
         grey = to_grey(crop)
-        power = power_spectrum(grey, self.window)
-        nondc, band, inside = _bands(grey.shape, self.n_bands)
-        total = power[nondc].sum()
-        # a flat crop has no non-DC power: every share is 0
-        rel = np.zeros_like(power) if total <= 0 else power / total
-        sums = np.bincount(band, weights=rel[inside], minlength=self.n_bands + 1)
-        counts = np.bincount(band, minlength=self.n_bands + 1)
-        # radius exactly 1.0 falls in index n_bands: fold it into the last band
-        sums[-2] += sums[-1]
-        counts[-2] += counts[-1]
-        profile = np.log10(sums[:-1] / np.maximum(counts[:-1], 1) + _EPS)
-        ratios = [rel[_above(grey.shape, float(c))].sum() for c in self.hf_cutoffs]
-        feats = [profile, np.asarray(ratios, dtype=np.float64)]
+        img = grey.astype(np.float64)
+        centred = img - mean(img)
+        if self.window not in (None, "none"):
+            centred *= _window(self.window, img.shape)
+        spectrum = cv2.dft(centred, flags=cv2.DFT_COMPLEX_OUTPUT)  # as np.fft.fft2, up to rounding
+        squares = np.multiply(spectrum, spectrum, out=spectrum).ravel()
+        cutoffs = tuple(float(c) for c in self.hf_cutoffs)
+        classes, matrix = _spectrum_classes(grey.shape, self.n_bands, cutoffs)
+        sums = matrix @ np.bincount(classes, weights=squares, minlength=matrix.shape[1])
+        total = sums[0]
+        if total <= 0:  # a flat crop has no non-DC power: every share is 0
+            sums[:] = 0.0
+            total = 1.0
+        n = self.n_bands
+        profile = np.log10(sums[1 : n + 1] / total / _band_counts(grey.shape, n) + _EPS)
+        feats = [profile, sums[n + 1 :] / total]
         if self.dog_sigmas:
-            img = grey.astype(np.float64)
-            var = img.var()
+            variance = var(img)
             # skimage's difference_of_gaussians, each blur computed once (they recur across pairs)
             blurred = {
-                sigma: ndi.gaussian_filter(img, sigma, mode="nearest", cval=0, truncate=4.0)
+                sigma: gaussian_blur(img, sigma)
                 for sigma in {s for pair in self.dog_sigmas for s in pair}
             }
             energies = [
-                (blurred[inner] - blurred[outer]).var() / var if var > 0 else 0.0
+                var(blurred[inner] - blurred[outer]) / variance if variance > 0 else 0.0
                 for inner, outer in self.dog_sigmas
             ]
             feats.append(np.asarray(energies))

@@ -16,7 +16,7 @@ from features.distortion import (
     colour_diversity,
     crete_blur,
     edge_bin_shares,
-    skewness,
+    moments,
     specular_features,
     specular_mask,
 )
@@ -135,22 +135,50 @@ def varied_crops(real_crops: np.ndarray) -> list[np.ndarray]:
 
 
 def test_crete_blur_equals_skimage(real_crops):
-    for crop in varied_crops(real_crops):
-        grey = to_grey(crop)
-        assert crete_blur(grey) == blur_effect(grey)
-        assert crete_blur(grey, 5) == blur_effect(grey, h_size=5)
+    """Integer Sobel responses and moving sums give skimage's metric up to float rounding,
+    also where it is only the floor on zero gradients (a flat inside: 1; a lone block: ~1e-12)."""
+    block = np.pad(np.full((4, 4), 9, np.uint8), 30)
+    greys = [to_grey(crop) for crop in varied_crops(real_crops)] + [block, block[26:-26, 26:-26]]
+    for grey in greys:
+        for h_size in (11, 5, 4):
+            expected = blur_effect(grey, h_size=h_size)
+            assert crete_blur(grey, h_size) == pytest.approx(expected, rel=1e-12, abs=1e-15)
 
 
-def test_skewness_and_edge_shares_equal_scipy_and_numpy(real_crops):
+def test_moments_and_edge_shares_equal_scipy_and_numpy(real_crops):
     for crop in varied_crops(real_crops):
         v = cv2.cvtColor(crop, cv2.COLOR_RGB2HSV).reshape(-1, 3).T / np.array([[179], [255], [255]])
         v = np.ascontiguousarray(v)
-        assert list(skewness(v)) == [skew(row) for row in v]
+        mean, std, skewness = moments(v)
+        assert list(mean) == [np.mean(row) for row in v]
+        assert list(std) == [np.std(row) for row in v]
+        assert list(skewness) == [skew(row) for row in v]
         for bins in (2, 32, 256):
             first, last = edge_bin_shares(v, bins)
             for i, row in enumerate(v):
                 hist, _ = np.histogram(row, bins=bins, range=(0.0, 1.0))
                 assert (first[i], last[i]) == (hist[0] / row.size, hist[-1] / row.size)
+
+
+def test_chromatic_and_specular_features_equal_plain_numpy_and_scipy(real_crops):
+    """The shared-deviation moments and the single selection of specular pixels give exactly
+    the values of the plain per-statistic computation."""
+    crops = varied_crops(real_crops) + [np.full((16, 16, 3), 80, np.uint8)]
+    for crop in crops:
+        hsv = cv2.cvtColor(crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2HSV).reshape(-1, 3).T
+        rows = hsv.astype(np.float64) / np.array([[360.0], [1.0], [1.0]])
+        expected = []
+        for row in rows:
+            hist, _ = np.histogram(row, bins=32, range=(0.0, 1.0))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                sk = skew(row) if np.std(row) > 1e-12 else 0.0
+            expected += [np.mean(row), np.std(row), sk, hist[0] / row.size, hist[-1] / row.size]
+        np.testing.assert_array_equal(chromatic_moments(crop, 32), expected)
+        lowest = crop.astype(np.float64).min(axis=2) / 255.0
+        s = np.maximum(lowest - lowest.mean(), 0.0)
+        mask = (s > 1.5 * s.mean()) & (s <= 4.0 * s.mean())
+        plain = [mask.mean(), s[mask].mean(), s[mask].var()] if mask.any() else [0, 0, 0]
+        np.testing.assert_array_equal(specular_features(crop, (1.5, 4.0)), plain)
 
 
 def test_colour_diversity_equals_a_full_sort(real_crops):
