@@ -82,7 +82,7 @@ def records(seed_subset_dir):
 
 
 def crops_of(records, size, **crop):
-    return FaceCropper(size=size, **crop).transform(records)
+    return np.asarray(FaceCropper(size=size, **crop).transform(records))
 
 
 def reference_outputs(crops, hw, channel_order, scale, mean, std, n_out, soft):

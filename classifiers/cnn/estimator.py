@@ -30,6 +30,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import check_is_fitted
 
 from features.base import check_crops
+from features.crops import CropSequence, iter_chunks
 from features.files import atomic_path, atomic_write, cache_root
 
 if TYPE_CHECKING:
@@ -186,8 +187,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ input
     @staticmethod
-    def _images(X: Any, size: int | None = None) -> np.ndarray:
-        """X as square (N, s, s, 3) uint8 crops (of side `size` when given)."""
+    def _images(X: Any, size: int | None = None) -> np.ndarray | CropSequence:
+        """X as square (N, s, s, 3) uint8 crops (of side `size` when given); a `CropSequence`
+        stays lazy: training and scoring read it a batch at a time."""
         X = check_crops(X)
         if X.shape[1] != X.shape[2] or (size is not None and X.shape[1] != size):
             want = "square crops" if size is None else f"{size}x{size} crops"
@@ -249,7 +251,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.threshold_ = 0.0  # logit 0 = P(attack) 0.5; the harness picks its own on dev scores
         return self
 
-    def _fit_path(self, *arrays: np.ndarray | None) -> Path:
+    def _fit_path(self, *arrays: np.ndarray | CropSequence | None) -> Path:
         """Where this training run is cached: parameters that shape it, data, labels, TF version."""
         import tensorflow as tf
 
@@ -262,16 +264,21 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         h = hashlib.sha256(
             json.dumps([params, tf.__version__], sort_keys=True, default=str).encode()
         )
-        for a in arrays:
-            h.update(b"none" if a is None else f"{a.dtype}{a.shape}".encode() + a.tobytes())
+        for a in arrays:  # chunk by chunk: the bytes of a.tobytes(), never all crops at once
+            if a is None:
+                h.update(b"none")
+                continue
+            h.update(f"{a.dtype}{tuple(map(int, a.shape))}".encode())
+            for _, chunk in iter_chunks(a):
+                h.update(np.ascontiguousarray(chunk).tobytes())
         return cache_root() / "cnn-fits" / f"{h.hexdigest()[:32]}.keras"
 
     def _train(
         self,
-        images: np.ndarray,
+        images: np.ndarray | CropSequence,
         y: np.ndarray,
         weights: np.ndarray | None,
-        dev_images: np.ndarray | None,
+        dev_images: np.ndarray | CropSequence | None,
         dev_y: np.ndarray | None,
     ) -> tuple[keras.Model, dict[str, list[float]]]:
         import keras
