@@ -116,11 +116,10 @@ class CropSequence:
         return out if dtype is None else out.astype(dtype, copy=False)
 
 
-def chunk_rows(X: Any, budget: int = CHUNK_BYTES, multiple: int = 1) -> int:
-    """Rows of X per chunk: about `budget` bytes, a multiple of `multiple`, at least one."""
-    row = max(1, int(np.prod(X.shape[1:], dtype=np.int64)) * np.dtype(X.dtype).itemsize)
-    rows = max(1, budget // row)
-    return max(multiple, rows - rows % multiple)
+def chunk_rows(X: Any, budget: int | None = None) -> int:
+    """Rows of X per chunk: about `budget` bytes (default `CHUNK_BYTES`), at least one."""
+    row = int(np.prod(X.shape[1:], dtype=np.int64)) * np.dtype(X.dtype).itemsize
+    return max(1, (CHUNK_BYTES if budget is None else budget) // max(1, row))
 
 
 def iter_chunks(X: Any, rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:

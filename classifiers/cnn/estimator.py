@@ -56,6 +56,8 @@ AUGMENTATIONS = {
 COLOURS = ("rgb", "hsv-ycbcr", "rgb-hsv-ycbcr")
 """The input colour options of `classifiers.cnn.models.COLOURS`."""
 LR_SCHEDULES = ("plateau", "cosine")
+SCORING_BATCH = 256
+"""Crops per batch when scoring, and in the development set's batches: read one at a time."""
 # Parameters added after cached fits existed: left out of the fit-cache key while at these
 # defaults, so the cache keys (and reuse) of earlier configurations stay the same.
 _LATER_DEFAULTS = {
@@ -314,7 +316,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             # large share of CPU training time.
             steps_per_execution=steps,
         )
-        dev_ds = None if dev_images is None else image_dataset(dev_images, dev_y, batch_size=256)
+        dev_ds = None
+        if dev_images is not None:
+            dev_ds = image_dataset(dev_images, dev_y, batch_size=SCORING_BATCH)
         monitor = "loss" if dev_ds is None else "val_loss"
         callbacks = []
         if self.lr_schedule == "plateau":
@@ -363,16 +367,17 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ scoring
     def _run(self, net: keras.Model, X: Any) -> np.ndarray:
-        """`net` on the crops of X, called directly in batches of 256.
+        """`net` on the crops of X, called directly in batches of `SCORING_BATCH`.
 
         A direct call, not `Model.predict`: predict builds a tf.function per model, and a
         benchmark that trains one model per fold retraces it every time (TensorFlow warns).
         """
         check_is_fitted(self, "model_")
         images = self._images(X, self.model_.input_shape[1])
+        b = SCORING_BATCH
         out = [
-            np.asarray(net([images[i : i + 256].astype(np.float32) / 255.0], training=False))
-            for i in range(0, len(images), 256)
+            np.asarray(net([images[i : i + b].astype(np.float32) / 255.0], training=False))
+            for i in range(0, len(images), b)
         ]
         return np.concatenate(out) if out else np.empty((0, net.output_shape[-1]), np.float32)
 
