@@ -145,11 +145,6 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         else:
             computed = parallel(delayed(self._compute)(crops[j]) for j in todo)
         for j, v in zip(todo, computed, strict=True):
-            if v.shape != first.shape:
-                raise ValueError(
-                    f"{type(self).__name__}: {v.shape[0]} features for crop {start + j}, "
-                    f"{first.shape[0]} for crop 0"
-                )
             vectors[j] = v
             if folder is not None:
                 save_vector(paths[j], v)

@@ -461,11 +461,11 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         Every crop is made and cached here, so an undecodable record raises ImageError now;
         the crops themselves are read again (memo, else disk) when the sequence is read.
         """
-        self._validate_params()
         records = _as_records(X)
+        key = self.param_key()
         for r in records:
             path = self._entry_path(r)
-            if _memo_get((self.param_key(), path.stem)) is None and not path.is_file():
+            if _memo_get((key, path.stem)) is None and not path.is_file():
                 self.crop_one(r)
         return CropSequence(records, clone(self))
 
