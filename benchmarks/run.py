@@ -150,15 +150,16 @@ def _crop(dataset: Dataset, cfg: Config, args: argparse.Namespace) -> tuple[Data
             print(f"  {s.path}: {s.reason}", file=sys.stderr)
     if not croppers:  # no method crops faces (the metadata audit alone)
         return dataset, {}
-    crops = [croppers[0].crop_one(r) for r in dataset.records]  # from the cache
-    found = np.array([c.face_found for c in crops])
+    # from the cache, one crop at a time: only each crop's flags are kept
+    flags = [(c.face_found, c.n_faces > 1) for c in map(croppers[0].crop_one, dataset.records)]
+    found = np.array([f for f, _ in flags], dtype=bool)
     labels = np.array(dataset.labels)
     # Per class, because a face found more often in one class makes crop framing itself a cue.
     by_class = {
         LABEL_NAMES[c]: f"{int(found[labels == c].sum())} of {int((labels == c).sum())}"
         for c in (BONAFIDE, ATTACK)
     }
-    several = sum(c.n_faces > 1 for c in crops)  # the largest face was cropped
+    several = sum(s for _, s in flags)  # the largest face was cropped
     return dataset, {**stats.as_dict(), "face_found_by_class": by_class, "several_faces": several}
 
 

@@ -40,6 +40,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from features.base import check_crops
+from features.crops import CropSequence
 from features.records import file_sha256
 
 LAYOUTS = ("NCHW", "NHWC")
@@ -308,19 +309,21 @@ class ONNXClassifier(ClassifierMixin, BaseEstimator):
             x = x.transpose(0, 3, 1, 2)
         return np.ascontiguousarray(x)
 
-    def _run(self, images: np.ndarray) -> np.ndarray:
-        """Raw model outputs (N, K) float64, in batches the model's batch dimension allows."""
+    def _run(self, images: np.ndarray | CropSequence) -> np.ndarray:
+        """Raw model outputs (N, K) float64, in batches the model's batch dimension allows;
+        each batch is read (from a lazy `CropSequence`), resized and preprocessed on its own."""
         session = self._session()
         node = next(n for n in session.get_inputs() if n.name == self.input_name_)
         fixed = node.shape[0] if isinstance(node.shape[0], int) else None
         step = fixed or BATCH
-        x = self.preprocess(images).astype(_DTYPES[node.type])
         out = []
-        for i in range(0, len(x), step):
-            batch = x[i : i + step]
+        for i in range(0, len(images), step):
+            batch = self.preprocess(self._images(images[i : i + step])).astype(_DTYPES[node.type])
             n = len(batch)
             if fixed and n < fixed:  # a fixed batch size: pad the last batch, drop the padding
-                batch = np.concatenate([batch, np.zeros((fixed - n, *batch.shape[1:]), x.dtype)])
+                batch = np.concatenate(
+                    [batch, np.zeros((fixed - n, *batch.shape[1:]), batch.dtype)]
+                )
             y = session.run([self.output_name_], {self.input_name_: batch})[0]
             out.append(np.asarray(y, np.float64).reshape(len(batch), -1)[:n])
         return np.concatenate(out) if out else np.empty((0, getattr(self, "n_outputs_", 1)))
@@ -328,7 +331,7 @@ class ONNXClassifier(ClassifierMixin, BaseEstimator):
     def decision_function(self, X: Any) -> np.ndarray:
         """Attack scores, shape (N,) float64: log-odds for logits, P(attack) for probabilities."""
         check_is_fitted(self, "model_sha256_")
-        out = self._run(self._images(X))
+        out = self._run(check_crops(X, "ONNXClassifier"))
         a, b = self.attack_index, self.bonafide_index
         if self.output == "probabilities":
             return out[:, a] if a is not None else 1.0 - out[:, b]

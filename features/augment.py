@@ -120,7 +120,7 @@ def capture_augment(
         if not low <= high:
             raise ValueError(f"range of {name!r} must be (low, high) with low <= high")
     rng = np.random.default_rng(rng)
-    out = crops.copy()
+    out = np.array(crops)  # a copy (a lazy CropSequence is read here)
     for i in range(len(out)):
         crop = out[i]
         for name in CAPTURE_RANGES:  # fixed capture order, whatever the order of `ranges`

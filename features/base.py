@@ -3,12 +3,14 @@
 Every extractor in `features/` is a scikit-learn transformer over a batch of face crops
 (N, H, W, 3) uint8 RGB -> (N, D) float64. Subclasses implement `_extract(crop)` for ONE crop;
 this base class validates the batch, looks each crop up in the feature cache
-(`features.cache`), computes the missing ones with `joblib.Parallel(n_jobs)`, and stores them.
+(`features.cache`), computes the missing ones with `joblib.Parallel(n_jobs)`, and stores them,
+one chunk of crops at a time: the batch may be a lazy `features.crops.CropSequence`.
 """
 
 from __future__ import annotations
 
 import hashlib
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -16,18 +18,23 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from features.cache import crop_hash, load_vector, save_vector
+from features.crops import CropSequence, iter_chunks
 from features.files import cache_root
 
 _RUNTIME_PARAMS = frozenset({"n_jobs", "cache"})
 
 
-def check_crops(X: object, name: str = "crops") -> np.ndarray:
-    """Return X as an (N, H, W, 3) uint8 array, or raise ValueError saying what is wrong."""
+def check_crops(X: object, name: str = "crops") -> np.ndarray | CropSequence:
+    """Return X as an (N, H, W, 3) uint8 array, or raise ValueError saying what is wrong.
+
+    A `CropSequence` is checked by its shape and returned as it is, unread.
+    """
     if isinstance(X, np.ndarray) and X.dtype == object:
         raise ValueError(
             f"{name}: got an object array (records?); crop them first, e.g. with FaceCropper"
         )
-    X = np.asarray(X)
+    if not isinstance(X, CropSequence):
+        X = np.asarray(X)
     if X.ndim != 4 or X.shape[-1] != 3:
         raise ValueError(f"{name}: expected shape (N, H, W, 3), got {X.shape}")
     if X.dtype != np.uint8:
@@ -80,41 +87,66 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
 
     def _compute(self, crop: np.ndarray) -> np.ndarray:
         v = np.asarray(self._extract(crop), dtype=np.float64).ravel()
-        if not np.isfinite(v).all():
+        if not np.all(np.isfinite(v)):
             raise ValueError(f"{type(self).__name__}: non-finite feature values for a crop")
         return v
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
+    def transform(self, X: np.ndarray | CropSequence) -> np.ndarray:
         """(N, H, W, 3) uint8 crops -> (N, D) float64 features."""
         return self.extract(X)
 
-    def extract(self, X: np.ndarray, root: Path | None = None) -> np.ndarray:
+    def extract(self, X: np.ndarray | CropSequence, root: Path | None = None) -> np.ndarray:
         """`transform` with the feature cache under `root` (default `cache_root()`): a Dask
-        worker is told the client's cache root rather than trusting its own environment."""
+        worker is told the client's cache root rather than trusting its own environment.
+
+        The crops are read and their features looked up, computed and stored chunk by chunk
+        (`features.crops.iter_chunks`), so a `CropSequence` is never read whole.
+        """
         self._validate_params()
         X = check_crops(X)
         n = X.shape[0]
         if n == 0:
             raise ValueError(f"{type(self).__name__}: got an empty batch of crops")
         first = self._compute(X[0])  # fixes the length D that valid cache entries must have
-        out: list[np.ndarray | None] = [first] + [None] * (n - 1)
+        out = np.empty((n, first.shape[0]), np.float64)
+        folder = self.cache_dir(root) if self.cache else None
+        serial = self.n_jobs in (None, 1)  # no Parallel set up: its cost matters per crop
+        with nullcontext() if serial else Parallel(n_jobs=self.n_jobs) as parallel:
+            for start, crops in iter_chunks(X):
+                self._extract_chunk(crops, start, first, folder, parallel, out)
+        return out
+
+    def _extract_chunk(
+        self,
+        crops: np.ndarray,
+        start: int,
+        first: np.ndarray,
+        folder: Path | None,
+        parallel: Parallel | None,
+        out: np.ndarray,
+    ) -> None:
+        """Rows start.. of `out`: the features of `crops`, from the cache in `folder` (None:
+        no cache) where valid, else computed (in `parallel` unless None) and stored."""
+        n = len(crops)
+        vectors: list[np.ndarray | None] = [None] * n
         paths: list[Path | None] = [None] * n
-        if self.cache:
-            folder = self.cache_dir(root)
-            for i in range(n):
-                h = crop_hash(X[i])
-                paths[i] = folder / h[:2] / f"{h}.npy"
-                if i > 0:
-                    out[i] = load_vector(paths[i], first.shape[0])
-            if load_vector(paths[0], first.shape[0]) is None:
+        if start == 0:
+            vectors[0] = first
+        if folder is not None:
+            for j in range(n):
+                h = crop_hash(crops[j])
+                paths[j] = folder / h[:2] / f"{h}.npy"
+                if vectors[j] is None:
+                    vectors[j] = load_vector(paths[j], first.shape[0])
+            if start == 0 and load_vector(paths[0], first.shape[0]) is None:
                 save_vector(paths[0], first)
-        todo = [i for i in range(n) if out[i] is None]
-        if self.n_jobs in (None, 1) or len(todo) < 2:
-            computed = [self._compute(X[i]) for i in todo]
+        todo = [j for j in range(n) if vectors[j] is None]
+        if parallel is None or len(todo) < 2:
+            computed = [self._compute(crops[j]) for j in todo]
         else:
-            computed = Parallel(n_jobs=self.n_jobs)(delayed(self._compute)(X[i]) for i in todo)
-        for i, v in zip(todo, computed, strict=True):
-            out[i] = v
-            if self.cache:
-                save_vector(paths[i], v)
-        return np.array(out)  # as np.stack (equal lengths), without its Python-level checks
+            computed = parallel(delayed(self._compute)(crops[j]) for j in todo)
+        for j, v in zip(todo, computed, strict=True):
+            vectors[j] = v
+            if folder is not None:
+                save_vector(paths[j], v)
+        out[start : start + n] = vectors

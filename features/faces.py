@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from features import blazeface
 from features.blazeface import Face
+from features.crops import CropSequence
 from features.execution import Execution
 from features.files import atomic_open, cache_root
 from features.images import ImageError, read_frame, read_image
@@ -331,7 +332,8 @@ def _as_records(records: Iterable[Presentation]) -> list[Presentation]:
 
 
 class FaceCropper(TransformerMixin, BaseEstimator):
-    """Records -> (N, size, size, 3) uint8 RGB face crops (stateless; cached on disk).
+    """Records -> (N, size, size, 3) uint8 RGB face crops (stateless; cached on disk), as a
+    lazy `features.crops.CropSequence`.
 
     size: output side in pixels. scale: crop side as a multiple of the face box's longer side
     (1.5 keeps some hair, ears and background around the face). mode: "face" (box, else
@@ -452,13 +454,20 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         self._validate_params()
         return self
 
-    def transform(self, X: Sequence[Presentation]) -> np.ndarray:
-        """Records -> (N, size, size, 3) uint8 RGB crops."""
+    def transform(self, X: Sequence[Presentation]) -> CropSequence:
+        """Records -> their (N, size, size, 3) uint8 RGB crops, as a `CropSequence` read on
+        demand (`np.asarray` gives the array).
+
+        Every crop is made and cached here, so an undecodable record raises ImageError now;
+        the crops themselves are read again (memo, else disk) when the sequence is read.
+        """
         records = _as_records(X)
-        out = np.empty((len(records), self.size, self.size, 3), np.uint8)
-        for i, r in enumerate(records):
-            out[i] = self.crop_one(r).crop
-        return out
+        key = self.param_key()
+        for r in records:
+            path = self._entry_path(r)
+            if _memo_get((key, path.stem)) is None and not path.is_file():
+                self.crop_one(r)
+        return CropSequence(records, clone(self))
 
     def __sklearn_tags__(self):  # noqa: ANN204 - sklearn's Tags type
         tags = super().__sklearn_tags__()

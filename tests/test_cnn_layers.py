@@ -87,7 +87,7 @@ def test_colour_spaces_match_opencv(seed_subset_dir):
 
     records = load_dataset(seed_subset_dir).records
     crops = FaceCropper(size=32).transform(np.array(records[:2] + records[-2:], dtype=object))
-    rgb = crops.astype("float32") / 255.0
+    rgb = np.asarray(crops, dtype="float32") / 255.0
     out = np.asarray(ColourSpaces(("RGB", "HSV", "YCbCr"))(rgb))
     assert out.shape == (4, 32, 32, 9)
     np.testing.assert_allclose(out[..., :3], rgb, atol=1e-6)

@@ -82,7 +82,7 @@ def records(seed_subset_dir):
 
 
 def crops_of(records, size, **crop):
-    return FaceCropper(size=size, **crop).transform(records)
+    return np.asarray(FaceCropper(size=size, **crop).transform(records))
 
 
 def reference_outputs(crops, hw, channel_order, scale, mean, std, n_out, soft):
@@ -160,6 +160,8 @@ def test_scores_match_numpy_preprocessing_on_real_crops(case, records, tmp_path)
     scores = clf.decision_function(crops)
     assert scores.shape == (len(records),) and scores.dtype == np.float64
     np.testing.assert_allclose(scores, expected(ref), rtol=1e-4, atol=1e-5)
+    lazy = FaceCropper(size=side).transform(records)  # the pipeline's input: read per batch
+    np.testing.assert_array_equal(clf.decision_function(lazy), scores)
     assert np.ptp(scores) > 0  # real crops differ, so the check is not on a constant
     proba = clf.predict_proba(crops)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)

@@ -30,6 +30,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import check_is_fitted
 
 from features.base import check_crops
+from features.crops import CropSequence, iter_chunks
 from features.files import atomic_path, atomic_write, cache_root
 
 if TYPE_CHECKING:
@@ -55,6 +56,8 @@ AUGMENTATIONS = {
 COLOURS = ("rgb", "hsv-ycbcr", "rgb-hsv-ycbcr")
 """The input colour options of `classifiers.cnn.models.COLOURS`."""
 LR_SCHEDULES = ("plateau", "cosine")
+SCORING_BATCH = 256
+"""Crops per batch when scoring, and in the development set's batches: read one at a time."""
 # Parameters added after cached fits existed: left out of the fit-cache key while at these
 # defaults, so the cache keys (and reuse) of earlier configurations stay the same.
 _LATER_DEFAULTS = {
@@ -186,8 +189,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ input
     @staticmethod
-    def _images(X: Any, size: int | None = None) -> np.ndarray:
-        """X as square (N, s, s, 3) uint8 crops (of side `size` when given)."""
+    def _images(X: Any, size: int | None = None) -> np.ndarray | CropSequence:
+        """X as square (N, s, s, 3) uint8 crops (of side `size` when given); a `CropSequence`
+        stays lazy: training and scoring read it a batch at a time."""
         X = check_crops(X)
         if X.shape[1] != X.shape[2] or (size is not None and X.shape[1] != size):
             want = "square crops" if size is None else f"{size}x{size} crops"
@@ -249,7 +253,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.threshold_ = 0.0  # logit 0 = P(attack) 0.5; the harness picks its own on dev scores
         return self
 
-    def _fit_path(self, *arrays: np.ndarray | None) -> Path:
+    def _fit_path(self, *arrays: np.ndarray | CropSequence | None) -> Path:
         """Where this training run is cached: parameters that shape it, data, labels, TF version."""
         from classifiers.cnn.runtime import tf
 
@@ -262,16 +266,21 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         h = hashlib.sha256(
             json.dumps([params, tf.__version__], sort_keys=True, default=str).encode()
         )
-        for a in arrays:
-            h.update(b"none" if a is None else f"{a.dtype}{a.shape}".encode() + a.tobytes())
+        for a in arrays:  # chunk by chunk: the bytes of a.tobytes(), never all crops at once
+            if a is None:
+                h.update(b"none")
+                continue
+            h.update(f"{a.dtype}{tuple(map(int, a.shape))}".encode())
+            for _, chunk in iter_chunks(a):
+                h.update(np.ascontiguousarray(chunk).tobytes())
         return cache_root() / "cnn-fits" / f"{h.hexdigest()[:32]}.keras"
 
     def _train(
         self,
-        images: np.ndarray,
+        images: np.ndarray | CropSequence,
         y: np.ndarray,
         weights: np.ndarray | None,
-        dev_images: np.ndarray | None,
+        dev_images: np.ndarray | CropSequence | None,
         dev_y: np.ndarray | None,
     ) -> tuple[keras.Model, dict[str, list[float]]]:
         from classifiers.cnn.models import ARCHITECTURES as BUILDERS
@@ -306,7 +315,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             # large share of CPU training time.
             steps_per_execution=steps,
         )
-        dev_ds = None if dev_images is None else image_dataset(dev_images, dev_y, batch_size=256)
+        dev_ds = None
+        if dev_images is not None:
+            dev_ds = image_dataset(dev_images, dev_y, batch_size=SCORING_BATCH)
         monitor = "loss" if dev_ds is None else "val_loss"
         callbacks = []
         if self.lr_schedule == "plateau":
@@ -354,16 +365,17 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ scoring
     def _run(self, net: keras.Model, X: Any) -> np.ndarray:
-        """`net` on the crops of X, called directly in batches of 256.
+        """`net` on the crops of X, called directly in batches of `SCORING_BATCH`.
 
         A direct call, not `Model.predict`: predict builds a tf.function per model, and a
         benchmark that trains one model per fold retraces it every time (TensorFlow warns).
         """
         check_is_fitted(self, "model_")
         images = self._images(X, self.model_.input_shape[1])
+        b = SCORING_BATCH
         out = [
-            np.asarray(net([images[i : i + 256].astype(np.float32) / 255.0], training=False))
-            for i in range(0, len(images), 256)
+            np.asarray(net([images[i : i + b].astype(np.float32) / 255.0], training=False))
+            for i in range(0, len(images), b)
         ]
         return np.concatenate(out) if out else np.empty((0, net.output_shape[-1]), np.float32)
 

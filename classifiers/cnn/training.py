@@ -1,4 +1,5 @@
-"""Training plumbing shared by the CNN wrappers: seeding, augmentation, tf.data input."""
+"""Training plumbing shared by the CNN wrappers: seeding, augmentation, tf.data input read
+batch by batch from the crops (an array or a lazy `features.crops.CropSequence`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from classifiers.cnn.runtime import keras, tf
 from features.augment import capture_augment
+from features.crops import CropSequence
 
 layers = keras.layers
 
@@ -88,7 +90,7 @@ def capture_augmentation(seed: int, p: float = 0.5) -> Callable[[np.ndarray], np
 
 
 def image_dataset(
-    images: np.ndarray,
+    images: np.ndarray | CropSequence,
     labels: np.ndarray | None = None,
     weights: np.ndarray | None = None,
     batch_size: int = 32,
@@ -98,29 +100,38 @@ def image_dataset(
 ) -> tf.data.Dataset:
     """Batches of uint8 crops rescaled to [0, 1] (plus labels and sample weights when given).
 
-    Shuffles every epoch, reproducibly, when `shuffle_seed` is given. `crop_augmentation`
-    (uint8 batch -> uint8 batch, e.g. `capture_augmentation`) runs on each batch before the
-    rescale, in order, so a seeded one is reproducible; `augmentation` (Keras layers, training
-    mode) runs after it. Augmenting in the input pipeline rather than inside the model keeps
-    saved models free of training-only layers. Give augmentations to TRAINING datasets only.
+    Only row indices live in the dataset: each batch's crops are read from `images` (an array,
+    or a lazy `CropSequence`) when the batch is made, so no copy of all crops is held. Shuffles
+    every epoch, reproducibly, when `shuffle_seed` is given (the same batches as shuffling the
+    crops themselves with that seed). `crop_augmentation` (uint8 batch -> uint8 batch, e.g.
+    `capture_augmentation`) runs on each batch before the rescale, in order, so a seeded one is
+    reproducible; `augmentation` (Keras layers, training mode) runs after it. Augmenting in the
+    input pipeline rather than inside the model keeps saved models free of training-only layers.
+    Give augmentations to TRAINING datasets only.
     """
-    parts: tuple = (images,)
+    n = len(images)
+    shape = tuple(int(d) for d in images.shape[1:])
+    rest: list[tf.Tensor] = []
     if labels is not None:
-        parts += (labels.astype("float32").reshape(-1, 1),)
+        rest.append(tf.constant(labels.astype("float32").reshape(-1, 1)))
     if weights is not None:
-        parts += (weights.astype("float32"),)
-    ds = tf.data.Dataset.from_tensor_slices(parts if len(parts) > 1 else images)
+        rest.append(tf.constant(weights.astype("float32")))
+    ds = tf.data.Dataset.range(n)
     if shuffle_seed is not None:
-        ds = ds.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True)
 
-    def rescale(x, *rest):
+    def read(rows: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(images[rows], dtype=np.uint8)
+
+    def load(rows):
+        x = tf.numpy_function(read, [rows], tf.uint8, stateful=False)
+        x.set_shape((None, *shape))
         if crop_augmentation is not None:
-            shape = x.shape
             x = tf.numpy_function(crop_augmentation, [x], tf.uint8, stateful=True)
-            x.set_shape(shape)
+            x.set_shape((None, *shape))
         x = tf.cast(x, tf.float32) / 255.0
         if augmentation is not None:
             x = augmentation(x, training=True)
-        return (x, *rest) if rest else x
+        return (x, *(tf.gather(t, rows) for t in rest)) if rest else x
 
-    return ds.batch(batch_size).map(rescale).prefetch(tf.data.AUTOTUNE)
+    return ds.batch(batch_size).map(load).prefetch(tf.data.AUTOTUNE)
