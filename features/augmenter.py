@@ -76,15 +76,18 @@ class CaptureAugmenter(TransformerMixin, BaseEstimator):
         return self
 
     def fit_transform(self, X: np.ndarray, y: object = None) -> np.ndarray:
-        """The training crops, each replaced by its augmented copy with probability `p`."""
+        """The training crops, each replaced by its augmented copy with probability `p`.
+
+        With p > 0 the result is an array in memory (a lazy `CropSequence` is read whole);
+        with p = 0 the input is returned as it is."""
         X = check_crops(X)
         self.fit(X)
         if self.p == 0:
             return X
         names = CAPTURE_RANGES if self.transforms is None else self.transforms
         ranges = {name: CAPTURE_RANGES[name] for name in names}
-        out = X.copy()
-        for i, crop in enumerate(X):
+        out = np.array(X)  # a copy: the input (or the cropper's cached crops) stays as it is
+        for i, crop in enumerate(out):  # each row is read before it is replaced
             rng = np.random.default_rng([int(self.random_state), int(crop_hash(crop)[:16], 16)])
             if rng.random() < self.p:
                 out[i] = capture_augment(crop[None], rng, self.transform_p, ranges)[0]

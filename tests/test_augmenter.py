@@ -34,7 +34,7 @@ def records(seed_subset_dir):
 
 @pytest.fixture(scope="module")
 def crops(records):
-    return FaceCropper(size=32).transform(records[0])
+    return np.asarray(FaceCropper(size=32).transform(records[0]))
 
 
 def changed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
