@@ -3,7 +3,9 @@
 Each variant runs through the same resumable `Experiment` (its own state and score files under
 `<out>/ablations/<name>/`), so an ablation row is measured exactly like a comparison row.
 `train_fraction` keeps a seeded share of each fold's training groups (a learning curve);
-`seed_subset` keeps the seed project's 59/400/600-image training sets (seed600 only).
+`seed_subset` keeps the seed project's 59/400/600-image training sets (seed600 only). Every
+variant after the first is compared with the first (the baseline) by a paired bootstrap of the
+ACER on the same test presentations, as the comparison's own pairs are.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 from benchmarks.config import ConfigError, Variant
 from benchmarks.datasets.seed import SEED_SUBSETS, seed_subset
 from benchmarks.experiment import Experiment, digest
+from benchmarks.harness import paired_comparison
 from benchmarks.report import write_ablation
 from benchmarks.splits import group_ids
 from features.records import Dataset
@@ -65,9 +68,15 @@ def run_ablations(exp: Experiment, names: Sequence[str], dataset: Dataset) -> No
             print(f"ablation {name}: skipped (the seed subsets exist only in seed600)")
             continue
         sub = replace(exp, out=exp.out / "ablations" / name)
-        rows = []
-        for v in ab.variants:
+        rows, pairs = [], []
+        for i, v in enumerate(ab.variants):
             result = restricted(sub, v, dataset).run(v.method, v.params, label=slug(v.label))
             print(f"[{name}] {v.label:<20} " + result.summary())
             rows.append({**result.to_dict(), "name": v.label, "variant": v.label})
-        write_ablation(exp.out / "ablations", name, rows, ab.variable)
+            if i == 0:
+                baseline = result
+                continue
+            pair = paired_comparison(result, baseline, n_boot=cfg.n_boot, seed=cfg.seed)
+            pairs.append({**pair.to_dict(), "a": v.label, "b": ab.variants[0].label})
+            print(f"[{name}] {pair}")
+        write_ablation(exp.out / "ablations", name, rows, ab.variable, comparisons=pairs)

@@ -488,8 +488,12 @@ def write_ablation(
     variable_label: str,
     *,
     provenance: Provenance | Mapping[str, Any] | None = None,
+    comparisons: Sequence[Comparison | Mapping[str, Any]] = (),
 ) -> dict[str, Path]:
     """Write ablation_<name>.{md,csv,json,png}: ACER with CI per variant of one variable.
+
+    `comparisons` (paired comparisons of the variants, e.g. each with the first) are listed
+    after the table.
 
     When `out_dir` is the `ablations` folder of a comparison, its report.html is rendered
     again to show the ablation.
@@ -532,6 +536,9 @@ def write_ablation(
         f"{pct(best['acer'])} %.",
         "",
     ]
+    if comparisons:
+        lines += ["## Paired comparisons", ""]
+        lines += [*_md_table(COMPARISON_COLUMNS, comparisons), ""]
     lines += [
         f"![ACER per {_md(variable_label)}]({stem}.png)",
         "",
@@ -550,6 +557,7 @@ def write_ablation(
         "synthetic": synthetic,
         "note": SYNTHETIC_BANNER if synthetic else None,
         "variants": rows,
+        "comparisons": [dict(c) for c in comparisons],
         "plot": files["png"].name,
         "conventions": conventions(analysis.criterion(rows)),
         "provenance": provenance,

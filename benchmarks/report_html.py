@@ -277,6 +277,9 @@ def _ablations(out: Path) -> str:
         rel = f"ablations/{path.stem}"
         parts.append(f"<details><summary>{_e(title)}</summary>")
         parts.append(_table(cols, rows, f"Ablation {title}: rates per variant", "variant"))
+        if doc.get("comparisons"):
+            caption = f"Ablation {title}: paired comparisons, significant when the CI excludes 0"
+            parts.append(_table(COMPARISON_COLUMNS, doc["comparisons"], caption))
         uri = data_uri(out / "ablations" / doc.get("plot", f"{path.stem}.png"))
         if uri:
             parts.append(
