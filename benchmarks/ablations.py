@@ -77,6 +77,7 @@ def run_ablations(exp: Experiment, names: Sequence[str], dataset: Dataset) -> No
                 baseline = result
                 continue
             pair = paired_comparison(result, baseline, n_boot=cfg.n_boot, seed=cfg.seed)
-            pairs.append({**pair.to_dict(), "a": v.label, "b": ab.variants[0].label})
+            pair = replace(pair, a=v.label, b=ab.variants[0].label)
+            pairs.append(pair.to_dict())
             print(f"[{name}] {pair}")
         write_ablation(exp.out / "ablations", name, rows, ab.variable, comparisons=pairs)
