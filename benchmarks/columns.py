@@ -148,6 +148,7 @@ _ALL = (
     _text("family", "Family"),
     _text("variant", "Variant"),
     _text("series", "Series"),
+    _text("classifier_variant", "Fitted variant"),
     _text("criterion", "Criterion"),
     Column(
         "threshold",
@@ -216,6 +217,7 @@ ABLATION = (
     "variant",
     "series",
     "name",
+    "classifier_variant",
     "acer",
     "apcer_max",
     "bpcer",

@@ -95,6 +95,14 @@ def _mobilenet_cdc(member: Member) -> Pipeline:
     return Pipeline([("crop", FaceCropper(size=96)), ("clf", clf)])
 
 
+def _cnn_search(member: Member) -> Pipeline:
+    """The configured livenessnet (its crop, its CNN as the search's base and first candidate)."""
+    from classifiers.cnn.search import CNNSearch
+
+    cnn = member("livenessnet")
+    return Pipeline([("crop", cnn["crop"]), ("clf", CNNSearch(cnn=cnn["clf"]))])
+
+
 def _fusion(method: str) -> Callable[[Member], Pipeline]:
     def build(member: Member) -> Pipeline:
         from classifiers.fusion import ScoreFusion
@@ -198,6 +206,13 @@ _ENTRIES = [
         "MobileNet-style depthwise-separable CNN of central difference convolutions (Yu et al. "
         "2020), RGB input at 96 px, flip + capture augmentation, label smoothing, cosine LR",
         _mobilenet_cdc,
+    ),
+    Method(
+        "livenessnet-tuned",
+        "cnn",
+        "LivenessNet with learning rate, batch size, dropout, width and input size chosen on "
+        "dev among 4 seeded candidates (livenessnet's own settings first), each trained on train",
+        _cnn_search,
     ),
     Method(
         "fusion-zmean",

@@ -95,6 +95,33 @@ def test_livenessnet_parameter_count_matches_its_layers():
     assert model.get_layer("embedding").output.shape[-1] == 64
 
 
+def test_width_and_dropout_reshape_the_architectures():
+    def rates(model):
+        return {layer.name: layer.rate for layer in model.layers if hasattr(layer, "rate")}
+
+    wide = liveness_net(32, width=2.0, dropout=0.3)
+    assert [wide.get_layer(f"block{b}_conv1").filters for b in (1, 2)] == [32, 64]
+    assert wide.get_layer("fc").units == 128
+    assert rates(wide) == {"block1_dropout": 0.15, "block2_dropout": 0.15, "fc_dropout": 0.3}
+    assert rates(liveness_net(32)) == {
+        "block1_dropout": 0.25,
+        "block2_dropout": 0.25,
+        "fc_dropout": 0.5,
+    }
+    assert rates(seed_cnn(48)) == {} and rates(seed_cnn(48, dropout=0.2)) == {"dropout": 0.2}
+    assert seed_cnn(48, width=0.5).get_layer("conv1").filters == 16
+    cdc = models.mobilenet_cdc(32, width=0.5, dropout=0.1)
+    assert cdc.get_layer("stem_cdc").filters == 8 and rates(cdc) == {"dropout": 0.1}
+    # the defaults are the published networks: the fit-cache keys of earlier fits still hold
+    assert liveness_net(32, width=1.0).count_params() == liveness_net(32).count_params()
+    with pytest.raises(ValueError, match="width must be"):
+        small_cnn(width=0).fit(np.zeros((4, 32, 32, 3), np.uint8), [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="dropout must be"):
+        small_cnn(dropout=1.0).fit(np.zeros((4, 32, 32, 3), np.uint8), [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="width must be 1 for mobilenetv3small"):
+        small_cnn(architecture="mobilenetv3small", width=2.0)._validate_params()
+
+
 def test_architectures_reject_inputs_too_small():
     with pytest.raises(ValueError, match="46"):
         seed_cnn(40)
@@ -250,8 +277,8 @@ def test_fit_on_demo_records_and_score_real_crops(seed600_dir):
 def test_registry_builds_cloneable_cnn_pipelines_without_importing_tensorflow_names():
     assert tuple(models.ARCHITECTURES) == ARCHITECTURES
     cnns = {name: m for name, m in METHODS.items() if m.family == "cnn"}
-    assert set(cnns) == {"livenessnet", "seed-cnn", "mobilenet-cdc"}
-    for name in cnns:
+    assert set(cnns) == {"livenessnet", "seed-cnn", "mobilenet-cdc", "livenessnet-tuned"}
+    for name in set(cnns) - {"livenessnet-tuned"}:  # a search over livenessnet: its own tests
         pipe = build_method(name, {name: {"clf__epochs": 3, "crop__size": 48}})
         assert [s for s, _ in pipe.steps] == ["crop", "clf"]
         assert pipe["clf"].architecture == name and pipe["clf"].epochs == 3

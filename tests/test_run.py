@@ -509,6 +509,15 @@ variants = [
     text = (folder / "ablation_lbp_scale.json").read_text(encoding="utf-8")
     assert '"(8,1)"' in text and '"(8,2)"' in text
     assert "(8,1)" in (folder / "ablation_lbp_scale.md").read_text(encoding="utf-8")
+    # the second variant is compared with the first, paired on the same test presentations
+    doc = json.loads(text)
+    (pair,) = doc["comparisons"]
+    assert (pair["a"], pair["b"], pair["metric"]) == ("(8,2)", "(8,1)", "acer")
+    pooled = {r["name"]: r["pooled"]["acer"] for r in doc["variants"]}
+    assert (pair["value_a"], pair["value_b"]) == (pooled["(8,2)"], pooled["(8,1)"])
+    assert pair["difference"] == pytest.approx(pair["value_a"] - pair["value_b"])
+    assert pair["difference_ci"][0] <= pair["difference"] <= pair["difference_ci"][1]
+    assert "## Paired comparisons" in (folder / "ablation_lbp_scale.md").read_text("utf-8")
     assert re.search(r"seed_subsets.*skipped", run.out)
     assert not list(out.rglob("ablation_seed_subsets.*"))
     # the two variants were separate evaluations, each with its own score file
@@ -517,12 +526,6 @@ variants = [
     one, two = (read_scores(scores / f"{n}.csv") for n in ("8_1", "8_2"))
     assert one.sample_id.tolist() == two.sample_id.tolist()
     assert one.score.tolist() != two.score.tolist()  # R reached the method
-    # the second variant is compared with the first (the reference), paired on the same rows
-    (paired,) = json.loads(text)["comparisons"]
-    assert (paired["a"], paired["b"], paired["metric"]) == ("(8,2)", "(8,1)", "acer")
-    assert paired["difference"] == pytest.approx(paired["value_a"] - paired["value_b"])
-    assert paired["difference_ci"][0] <= paired["difference"] <= paired["difference_ci"][1]
-    assert "Paired comparisons" in (folder / "ablation_lbp_scale.md").read_text(encoding="utf-8")
 
 
 # ------------------------------------------------------------------ cross-dataset

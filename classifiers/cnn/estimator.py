@@ -66,6 +66,8 @@ _LATER_DEFAULTS = {
     "label_smoothing": 0.0,
     "lr_schedule": "plateau",
     "pretrained": None,
+    "width": 1.0,
+    "dropout": None,
 }
 
 
@@ -89,6 +91,11 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         (cosine decay from learning_rate to 0 over `epochs`).
     pretrained : backbones only: None (random init), "imagenet" (downloaded by Keras once,
         ValueError without network) or the path of a local no-top weights file.
+    width : multiplier of the filters and dense units of livenessnet, seed-cnn and
+        mobilenet-cdc (1 = as published); backbones take 1 only.
+    dropout : the dropout rate before the logit, in [0, 0.9], or None for the architecture's
+        own (livenessnet 0.5, its conv blocks half of it; mobilenet-cdc and backbones 0.3;
+        seed-cnn none).
     epochs : cap on training epochs. patience : early-stopping patience (epochs without a lower
         dev loss); the weights of the best dev-loss epoch are restored at the end. The defaults
         (8, 3) keep 5-fold seed600 at 64x64 within minutes on 2 CPU cores; on seed600 the best
@@ -120,6 +127,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         label_smoothing: float = 0.0,
         lr_schedule: str = "plateau",
         pretrained: str | None = None,
+        width: float = 1.0,
+        dropout: float | None = None,
     ) -> None:
         self.architecture = architecture
         self.augment = augment
@@ -128,6 +137,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.label_smoothing = label_smoothing
         self.lr_schedule = lr_schedule
         self.pretrained = pretrained
+        self.width = width
+        self.dropout = dropout
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -170,6 +181,16 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value <= high:
                 raise ValueError(f"{name} must be a number in [0, {high}], got {value!r}")
+        width = self.width
+        if isinstance(width, bool) or not isinstance(width, Real) or not 0 < width <= 8:
+            raise ValueError(f"width must be a number in (0, 8], got {width!r}")
+        if self.architecture in BACKBONES and width != 1:
+            raise ValueError(f"width must be 1 for {self.architecture}, got {width!r}")
+        rate = self.dropout
+        if rate is not None and (
+            isinstance(rate, bool) or not isinstance(rate, Real) or not 0 <= rate <= 0.9
+        ):
+            raise ValueError(f"dropout must be None or a number in [0, 0.9], got {rate!r}")
         if self.pretrained is not None:
             if self.architecture not in BACKBONES:
                 raise ValueError(
@@ -299,6 +320,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             arch["theta"] = self.theta
         if self.architecture in BACKBONES:
             arch["weights"] = None if self.pretrained is None else str(self.pretrained)
+        else:
+            arch["width"] = self.width
+        arch["dropout"] = self.dropout
         model = BUILDERS[self.architecture](images.shape[1], **arch)
         steps = -(-len(images) // self.batch_size)
         learning_rate = self.learning_rate

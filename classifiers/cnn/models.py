@@ -52,35 +52,61 @@ def _colour(x: keras.KerasTensor, colour: str) -> keras.KerasTensor:
     return x if spaces == ("RGB",) else ColourSpaces(spaces, name="colour_spaces")(x)
 
 
-def liveness_net(input_size: int = 64, colour: str = "rgb") -> keras.Model:
+def _wide(units: int, width: float) -> int:
+    """`units` filters or neurons scaled by the `width` multiplier (at least one)."""
+    if not width > 0:
+        raise ValueError(f"width must be a positive multiplier, got {width}")
+    return max(1, round(units * width))
+
+
+def _rate(dropout: float | None, default: float) -> float:
+    """The dropout rate before the logit: `dropout`, or the architecture's own `default`."""
+    if dropout is None:
+        return default
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be a rate in [0, 1), got {dropout}")
+    return dropout
+
+
+def liveness_net(
+    input_size: int = 64, colour: str = "rgb", width: float = 1.0, dropout: float | None = None
+) -> keras.Model:
     """LivenessNet (Rosebrock 2019) with one sigmoid output instead of a 2-way softmax.
 
     Two blocks of (Conv3x3-BN-ReLU) x 2 + 2x2 max-pool + dropout 0.25 (16, then 32
     filters), then Dense 64 + BN + ReLU + dropout 0.5; BN momentum `BN_MOMENTUM`.
+    `width` multiplies the filters and dense units; `dropout` replaces the 0.5 before the
+    logit, the blocks' dropout becoming half of it (the original ratio).
     """
+    head_rate = _rate(dropout, 0.5)
     inputs = _input(input_size)
     x = _colour(inputs, colour)
     for block, filters in enumerate((16, 32), start=1):
         for i in (1, 2):
-            x = layers.Conv2D(filters, 3, padding="same", name=f"block{block}_conv{i}")(x)
+            x = layers.Conv2D(
+                _wide(filters, width), 3, padding="same", name=f"block{block}_conv{i}"
+            )(x)
             x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"block{block}_bn{i}")(x)
             x = layers.Activation("relu", name=f"block{block}_relu{i}")(x)
         x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
-        x = layers.Dropout(0.25, name=f"block{block}_dropout")(x)
+        x = layers.Dropout(head_rate / 2, name=f"block{block}_dropout")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(64, name="fc")(x)
+    x = layers.Dense(_wide(64, width), name="fc")(x)
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="fc_bn")(x)
     x = layers.Activation("relu", name=EMBEDDING)(x)
-    x = layers.Dropout(0.5, name="fc_dropout")(x)
+    x = layers.Dropout(head_rate, name="fc_dropout")(x)
     return _head(x, inputs, "livenessnet")
 
 
-def seed_cnn(input_size: int = 64, colour: str = "rgb") -> keras.Model:
+def seed_cnn(
+    input_size: int = 64, colour: str = "rgb", width: float = 1.0, dropout: float | None = None
+) -> keras.Model:
     """The original Liveness-Detection project's CNN (ReynaraEzra, 2021).
 
     Conv32-Pool-Conv64-Pool-Conv128-Pool-Conv128-Pool-Flatten-Dense512-Dense1(sigmoid),
     3x3 'valid' convolutions with ReLU, 2x2 max-pools: 3,453,121 parameters at 150x150,
-    as in the original notebook. The input must be at least 46x46 pixels.
+    as in the original notebook. The input must be at least 46x46 pixels. `width` multiplies
+    the filters and dense units; the original has no dropout, `dropout` adds it before the logit.
     """
     if input_size < 46:
         raise ValueError(
@@ -89,10 +115,12 @@ def seed_cnn(input_size: int = 64, colour: str = "rgb") -> keras.Model:
     inputs = _input(input_size)
     x = _colour(inputs, colour)
     for i, filters in enumerate((32, 64, 128, 128), start=1):
-        x = layers.Conv2D(filters, 3, activation="relu", name=f"conv{i}")(x)
+        x = layers.Conv2D(_wide(filters, width), 3, activation="relu", name=f"conv{i}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(512, activation="relu", name=EMBEDDING)(x)
+    x = layers.Dense(_wide(512, width), activation="relu", name=EMBEDDING)(x)
+    if _rate(dropout, 0.0):
+        x = layers.Dropout(dropout, name="dropout")(x)
     return _head(x, inputs, "seed_cnn")
 
 
@@ -102,7 +130,13 @@ def seed_cnn(input_size: int = 64, colour: str = "rgb") -> keras.Model:
 MOBILENET_CDC_BLOCKS = ((32, 2), (64, 1), (128, 2), (128, 1), (192, 2))
 
 
-def mobilenet_cdc(input_size: int = 96, colour: str = "rgb", theta: float = 0.7) -> keras.Model:
+def mobilenet_cdc(
+    input_size: int = 96,
+    colour: str = "rgb",
+    theta: float = 0.7,
+    width: float = 1.0,
+    dropout: float | None = None,
+) -> keras.Model:
     """A small MobileNet-style CNN of central difference convolutions, trained from scratch.
 
     Stem: 3x3 CDC convolution (16 filters, stride 2); then the depthwise-separable blocks of
@@ -110,8 +144,10 @@ def mobilenet_cdc(input_size: int = 96, colour: str = "rgb", theta: float = 0.7)
     ReLU (Howard et al. 2017); global average pooling (the embedding), dropout 0.3 and the
     logit. Every 3x3 convolution is a central difference one (Yu et al. 2020, theta 0.7 their
     best), so the network sees intensity and local differences both. About 60k parameters:
-    a few hundred training crops, 2 CPU cores.
+    a few hundred training crops, 2 CPU cores. `width` multiplies the filters; `dropout`
+    replaces the 0.3.
     """
+    head_rate = _rate(dropout, 0.3)
     inputs = _input(input_size)
     x = _colour(inputs, colour)
 
@@ -120,7 +156,7 @@ def mobilenet_cdc(input_size: int = 96, colour: str = "rgb", theta: float = 0.7)
         return layers.ReLU(name=f"{name}_relu")(x)
 
     x = CentralDifferenceConv2D(
-        16, 3, strides=2, padding="same", use_bias=False, theta=theta, name="stem_cdc"
+        _wide(16, width), 3, strides=2, padding="same", use_bias=False, theta=theta, name="stem_cdc"
     )(x)
     x = bn_relu(x, "stem")
     for i, (filters, stride) in enumerate(MOBILENET_CDC_BLOCKS, start=1):
@@ -128,10 +164,10 @@ def mobilenet_cdc(input_size: int = 96, colour: str = "rgb", theta: float = 0.7)
             3, strides=stride, padding="same", use_bias=False, theta=theta, name=f"block{i}_dw"
         )(x)
         x = bn_relu(x, f"block{i}_dw")
-        x = layers.Conv2D(filters, 1, use_bias=False, name=f"block{i}_pw")(x)
+        x = layers.Conv2D(_wide(filters, width), 1, use_bias=False, name=f"block{i}_pw")(x)
         x = bn_relu(x, f"block{i}_pw")
     x = layers.GlobalAveragePooling2D(name=EMBEDDING)(x)
-    x = layers.Dropout(0.3, name="dropout")(x)
+    x = layers.Dropout(head_rate, name="dropout")(x)
     return _head(x, inputs, "mobilenet_cdc")
 
 
@@ -176,7 +212,11 @@ def _backbone(architecture: str, input_size: int, weights: str | None) -> keras.
 
 
 def pretrained_backbone(
-    architecture: str, input_size: int = 96, colour: str = "rgb", weights: str | None = None
+    architecture: str,
+    input_size: int = 96,
+    colour: str = "rgb",
+    weights: str | None = None,
+    dropout: float | None = None,
 ) -> keras.Model:
     """A keras.applications backbone (`BACKBONES`) + dropout + logit, for fine-tuning.
 
@@ -184,6 +224,7 @@ def pretrained_backbone(
     preprocessing is part of the model). BatchNormalization in the backbone stays in
     inference mode (its ImageNet statistics) while the rest is fine-tuned, the usual choice
     for a few hundred images. ImageNet weights expect RGB, so `colour` must be "rgb".
+    `dropout` replaces the 0.3 before the logit.
     """
     if architecture not in BACKBONES:
         raise ValueError(f"backbone must be one of {list(BACKBONES)}, got {architecture!r}")
@@ -195,7 +236,7 @@ def pretrained_backbone(
     x = layers.Rescaling(255.0, name="to_255")(inputs)
     x = _backbone(architecture, input_size, weights)(x, training=False)
     x = layers.Identity(name=EMBEDDING)(x)
-    x = layers.Dropout(0.3, name="dropout")(x)
+    x = layers.Dropout(_rate(dropout, 0.3), name="dropout")(x)
     return _head(x, inputs, architecture)
 
 
