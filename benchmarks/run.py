@@ -207,8 +207,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for flag, names in (("--cross", args.cross), ("--leave-one-out", args.leave_one_out)):
         if names and len(set(map(str, names))) != len(names):
             parser.error(f"{flag} lists a dataset twice: {' '.join(map(str, names))}")
-    if protocols and protocols[0] != "--data/--demo" and args.ablation:
-        parser.error(f"--ablation runs on one dataset (--data or --demo), not with {protocols[0]}")
+    one_test = args.train_data is not None and len(args.test_data or []) == 1
+    if protocols and protocols[0] != "--data/--demo" and args.ablation and not one_test:
+        parser.error(
+            f"--ablation runs on one dataset (--data or --demo) or one --train-data/--test-data "
+            f"pair, not with {protocols[0]}"
+        )
     if args.workers is not None and args.scheduler is not None:
         parser.error("--workers and --scheduler exclude each other")
     if args.workers is not None and args.workers < 1:
@@ -236,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif args.leave_one_out:
                 _leave_one_out(args, cfg, started)
             elif args.train_data is not None:
-                _train_test(args, cfg, started)
+                _train_test(args, cfg, ablations, started)
             else:
                 _in_dataset(args, cfg, ablations, started)
     except (DatasetError, ConfigError, ExecutionError) as e:
@@ -339,7 +343,7 @@ def _write_cells(
     return folders
 
 
-def _train_test(args: argparse.Namespace, cfg: Config, started: str) -> None:
+def _train_test(args: argparse.Namespace, cfg: Config, ablations: list[str], started: str) -> None:
     train = [_prepared(p, args, cfg) for p in args.train_data]
     tests = [_prepared(p, args, cfg) for p in args.test_data]
     names = [d.name for d, _ in train + tests]
@@ -358,6 +362,8 @@ def _train_test(args: argparse.Namespace, cfg: Config, started: str) -> None:
                  folder=out if single else None)  # fmt: skip
     if args.save_models:  # trained on the train/dev part of the training data, whatever was tested
         save_models(exp, cfg.methods)
+    if ablations:  # one test set (checked up front): the experiment's test part is that set
+        run_ablations(exp, ablations, train[0][0])
 
 
 def _cross(args: argparse.Namespace, cfg: Config, started: str) -> None:

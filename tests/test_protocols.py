@@ -216,3 +216,38 @@ def test_training_on_several_datasets_at_once(tmp_path, seed_subset_dir, nuaa_su
     assert dev_sets == {"seed600-subset", "nuaa-subset"}  # dev carved from every source
     doc = json.loads((out / "comparison.json").read_text())
     assert doc["methods"][0]["n_bonafide"] + doc["methods"][0]["n_attack"] == 150  # all of it
+
+
+ABLATION = """
+[ablations.lbp_scale]
+variants = [
+  { label = "(8,1)", method = "lbp-lr", params = { features__P = 8, features__R = 1 } },
+  { label = "(8,2)", method = "lbp-lr", params = { features__P = 8, features__R = 2 } },
+]
+"""
+
+
+def test_an_ablation_runs_on_a_train_test_pair(tmp_path, seed_subset_dir, nuaa_subset_dir):
+    """Does a technique transfer? Its variants are judged on the other dataset, paired."""
+    cfg = tmp_path / "ablation.toml"
+    cfg.write_text(FAST + ABLATION)
+    out = tmp_path / "out"
+    code, stdout, err = run("--train-data", seed_subset_dir, "--test-data", nuaa_subset_dir,
+                            "--methods", "lbp-lr", "--ablation", "lbp_scale", "--config", cfg,
+                            "--out", out, "--no-progress")  # fmt: skip
+    assert code == 0, err
+    doc = json.loads((out / "ablations" / "ablation_lbp_scale.json").read_text())
+    main_row = json.loads((out / "comparison.json").read_text())["methods"][0]
+    default = next(r for r in doc["variants"] if r["name"] == "(8,1)")  # lbp-lr's own P, R
+    assert default["acer"] == pytest.approx(main_row["acer"])  # tested on NUAA, as the main row
+    assert doc["comparisons"][0]["a"] == "(8,2)"
+    # every test row of the variants' score files is a NUAA presentation
+    scores = read_scores(out / "ablations" / "lbp_scale" / "scores" / "8_2.csv")
+    assert all(i.startswith("nuaa-subset/") for i in scores.sample_id[scores.split == "test"])
+
+
+def test_an_ablation_is_refused_with_several_test_sets(tmp_path, seed_subset_dir, nuaa_subset_dir,
+                                                       replay_subset):  # fmt: skip
+    code, _, err = run("--train-data", seed_subset_dir, "--test-data", nuaa_subset_dir,
+                       replay_subset, "--ablation", "lbp_scale", "--out", tmp_path)  # fmt: skip
+    assert code == 2 and "--ablation runs on one dataset" in err
