@@ -12,6 +12,9 @@ features) go to the caches under the cache root (`features.files.cache_root`, i.
 $LIVENESS_CACHE_DIR), content-addressed and written atomically, so a chunk that a dead worker
 had finished is not lost and a re-run resumes from the caches. On entry every worker must see
 the client's cache root, so a cluster on several machines needs it on a shared file system.
+Each worker present on entry also turns OpenCV's internal threads off (`cv2.setNumThreads(1)`):
+Dask's task threads are the parallelism, and OpenCV's pool on top of them would oversubscribe
+the cores (results do not depend on it).
 """
 
 from __future__ import annotations
@@ -31,6 +34,16 @@ CONNECT_TIMEOUT = 5.0
 
 class ExecutionError(RuntimeError):
     """The cluster cannot be started or reached, or cannot see the cache directory."""
+
+
+def _single_threaded_opencv() -> int:
+    """On a worker: OpenCV's own thread pool off (Dask already runs one task per thread), so
+    N workers on N cores do not oversubscribe them. The number of threads OpenCV had."""
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    return before
 
 
 def _can_read(path: str, token: str) -> bool:
@@ -104,6 +117,7 @@ class Execution:
             self.client = Client(self._cluster)
         try:
             self._check_cache()
+            self.client.run(_single_threaded_opencv)
         except BaseException:
             self.close()
             raise

@@ -188,3 +188,13 @@ def test_existing_cluster_by_address_crops_into_the_shared_cache(
         assert cluster.scheduler_info["workers"]
     assert len(kept) == 90 and sum(stats.by_source.values()) == 90
     assert len(list((tmp_path / "cache" / "crops").rglob("*.npz"))) == 90
+
+
+def test_workers_run_opencv_single_threaded(tmp_path: Path, monkeypatch) -> None:
+    """Dask's task threads are the parallelism: OpenCV's own pool would oversubscribe cores."""
+    import cv2
+
+    monkeypatch.setenv("LIVENESS_CACHE_DIR", str(tmp_path))
+    with Execution(workers=2) as ex:
+        threads = ex.client.run(cv2.getNumThreads)
+    assert list(threads.values()) == [1, 1]
