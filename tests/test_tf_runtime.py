@@ -1,4 +1,5 @@
-"""TensorFlow is imported quietly when asked (TF_CPP_MIN_LOG_LEVEL >= 2), without losing errors."""
+"""Native start-up notices (TensorFlow, LiteRT) are dropped when quiet is asked
+(TF_CPP_MIN_LOG_LEVEL >= 2); nothing else printed meanwhile is lost."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from classifiers.cnn import runtime
+from features import quiet
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,18 +44,31 @@ def test_the_import_keeps_tensorflows_lines_otherwise() -> None:
     assert "oneDNN" in loud or "absl" in loud or "cuda" in loud.lower()
 
 
-def test_a_failing_block_replays_what_it_wrote_to_stderr(capfd: pytest.CaptureFixture) -> None:
-    with pytest.raises(RuntimeError), runtime._stderr_to_file():
-        os.write(2, b"native library: something went wrong\n")
-        raise RuntimeError("import failed")
-    assert "native library: something went wrong" in capfd.readouterr().err
+NOTICE = "Created TensorFlow Lite XNNPACK delegate for CPU."
 
 
-def test_a_quiet_block_hides_what_it_wrote(capfd: pytest.CaptureFixture) -> None:
-    with runtime._stderr_to_file():
-        os.write(2, b"start-up notice\n")
+def test_only_the_notices_are_dropped(capfd, monkeypatch) -> None:
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    with quiet.native_notices_dropped(quiet.LITERT_NOTICES):
+        os.write(2, f"INFO: {NOTICE}\n".encode())
+        os.write(2, b"another thread: disk full\n")
     print("after", file=sys.stderr)
-    assert capfd.readouterr().err == "after\n"
+    assert capfd.readouterr().err == "another thread: disk full\nafter\n"
+
+
+def test_a_failing_block_writes_back_every_line(capfd, monkeypatch) -> None:
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    with pytest.raises(RuntimeError), quiet.native_notices_dropped(quiet.LITERT_NOTICES):
+        os.write(2, f"INFO: {NOTICE}\nnative library: something went wrong\n".encode())
+        raise RuntimeError("load failed")
+    assert capfd.readouterr().err == f"INFO: {NOTICE}\nnative library: something went wrong\n"
+
+
+def test_nothing_is_captured_unless_quiet_is_asked(capfd, monkeypatch) -> None:
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    with quiet.native_notices_dropped(quiet.LITERT_NOTICES):
+        os.write(2, f"INFO: {NOTICE}\n".encode())
+    assert capfd.readouterr().err == f"INFO: {NOTICE}\n"
 
 
 @pytest.mark.parametrize("level", ["2", "3"])
@@ -61,9 +76,22 @@ def test_quiet_is_requested_by_the_tensorflow_variable(
     level: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", level)
-    assert runtime.quiet_requested()
+    assert quiet.quiet_requested()
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
-    assert not runtime.quiet_requested()
+    assert not quiet.quiet_requested()
+
+
+def test_the_face_detector_loads_without_its_notice_when_quiet() -> None:
+    code = (
+        "import numpy as np; from features.faces import detect_faces; "
+        "detect_faces(np.zeros((64, 64, 3), np.uint8), 'blazeface'); print('ok')"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+    assert "XNNPACK" not in done.stderr and done.stderr == ""
 
 
 def test_training_a_new_model_per_fold_logs_no_retracing_warning(
