@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks.config import Config  # noqa: E402
 from benchmarks.harness import MethodResult, paired_comparison  # noqa: E402
+from benchmarks.plots import AUDIT_FAMILY, UNRANKED_FAMILIES  # noqa: E402
 from benchmarks.report_html import REPORT_NAME, data_uri, markdown_tables, page  # noqa: E402
 from features.files import atomic_write  # noqa: E402
 
@@ -59,6 +60,14 @@ def _heatmap(path: Path, method: str, names: Sequence[str], hter: np.ndarray) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _rank(rows: list[dict], key: str) -> None:
+    """Sort rows by `key`, the unranked families (audit, transductive) last, and give each
+    ranked row its `rank` (1 = lowest), None for the others."""
+    rows.sort(key=lambda r: (r["family"] in UNRANKED_FAMILIES, r[key]))
+    for i, r in enumerate(rows):
+        r["rank"] = None if r["family"] in UNRANKED_FAMILIES else i + 1
 
 
 def write_matrix(
@@ -93,7 +102,7 @@ def write_matrix(
                 "mean_off_diagonal_auc": float(np.nanmean(grid[(m, "auc")][off])),
             }
         )
-    summary.sort(key=lambda s: (s["family"] == "audit", s["mean_off_diagonal_hter"]))
+    _rank(summary, "mean_off_diagonal_hter")
     lines = [
         "# Cross-dataset matrix",
         "",
@@ -108,12 +117,9 @@ def write_matrix(
         "| mean off-diagonal AUC |",
         "|---|---|---|--:|--:|--:|",
     ]
-    rank = 0
     for s in summary:
-        audit = s["family"] == "audit"
-        rank += 0 if audit else 1
         lines.append(
-            f"| {'audit' if audit else rank} | {s['method']} | {s['family']} | "
+            f"| {s['rank'] or s['family']} | {s['method']} | {s['family']} | "
             f"{_pct(s['mean_off_diagonal_hter'])} | {_pct(s['mean_in_dataset_hter'])} | "
             f"{s['mean_off_diagonal_auc']:.4f} |"
         )
@@ -175,12 +181,12 @@ def write_leave_one_out(
                 "mean_auc": float(np.nanmean(auc)),
             }
         )
-    rows.sort(key=lambda r: (r["family"] == "audit", r["mean_acer"]))
+    _rank(rows, "mean_acer")
     best = rows[0]["method"]
     paired = []
     for d in names:
         for r in rows[1:]:
-            if r["family"] == "audit":
+            if r["family"] == AUDIT_FAMILY:
                 continue
             c = paired_comparison(by[(d, best)], by[(d, r["method"])], cfg.n_boot, cfg.seed)
             paired.append({"held_out": d, **c.to_dict()})
@@ -196,13 +202,10 @@ def write_leave_one_out(
         "| Rank | Method | Family | " + " | ".join(f"held out: {d}" for d in names) + " | mean |",
         "|---|---|---|" + "--:|" * (len(names) + 1),
     ]
-    rank = 0
     for r in rows:
-        audit = r["family"] == "audit"
-        rank += 0 if audit else 1
         cells = [f"{_pct(r['acer'][d])} ({r['auc'][d]:.3f})" for d in names]
         lines.append(
-            f"| {'audit' if audit else rank} | {r['method']} | {r['family']} | "
+            f"| {r['rank'] or r['family']} | {r['method']} | {r['family']} | "
             + " | ".join(cells)
             + f" | {_pct(r['mean_acer'])} ({r['mean_auc']:.3f}) |"
         )

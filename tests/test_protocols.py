@@ -251,3 +251,25 @@ def test_an_ablation_is_refused_with_several_test_sets(tmp_path, seed_subset_dir
     code, _, err = run("--train-data", seed_subset_dir, "--test-data", nuaa_subset_dir,
                        replay_subset, "--ablation", "lbp_scale", "--out", tmp_path)  # fmt: skip
     assert code == 2 and "--ablation runs on one dataset" in err
+
+
+def test_leave_one_out_never_ranks_audit_or_transductive_rows(
+    tmp_path, seed_subset_dir, nuaa_subset_dir
+):
+    cfg = tmp_path / "fast.toml"
+    cfg.write_text(
+        FAST + "[params.colour-lbp-svm-transductive]\nclf__C = [1.0]\nclf__gamma = [1.0]\n"
+        "clf__inner_splits = 2\nstandardise__min_batch = 2\n"  # the subsets' dev sets are tiny
+    )
+    out = tmp_path / "loo"
+    methods = ("metadata-audit", "lbp-lr", "colour-lbp-svm-transductive")
+    code, _, err = run("--leave-one-out", seed_subset_dir, nuaa_subset_dir, "--methods",
+                       *methods, "--config", cfg, "--out", out, "--no-progress")  # fmt: skip
+    assert code == 0, err
+    rows = {r["method"]: r for r in json.loads((out / "leave_one_out.json").read_text())["rows"]}
+    assert rows["lbp-lr"]["rank"] == 1
+    assert rows["metadata-audit"]["rank"] is None
+    assert rows["colour-lbp-svm-transductive"]["rank"] is None
+    text = (out / "leave_one_out.md").read_text()
+    assert "| transductive | colour-lbp-svm-transductive | transductive |" in text
+    assert "## Paired comparisons: lbp-lr (best mean ACER)" in text
