@@ -52,7 +52,7 @@ from benchmarks.metrics import (
     rates_from_decisions,
 )
 from benchmarks.scores import ScoreFileError, ScoreTable, aggregate_by_video, read_scores
-from benchmarks.stats import bootstrap_ci, mean_std
+from benchmarks.stats import PairedComparison, bootstrap_ci, mean_std, paired_bootstrap
 
 LEVELS = ("frame", "video")
 SCALARS = (
@@ -233,17 +233,46 @@ def _jsonable(value: object) -> object:
     return value
 
 
-def evaluate_files(
-    test_path: str,
-    dev_path: str | None = None,
-    criterion: str = "eer",
-    level: str = "frame",
-    fold: int | None = None,
+PAIRED_METRICS = ("acer", "hter", "apcer_max", "apcer_pooled", "bpcer", "bpcer20")
+
+
+def paired_difference(
+    test_a: ScoreTable,
+    folds_a: list[dict],
+    test_b: ScoreTable,
+    folds_b: list[dict],
+    metric: str = "acer",
     n_boot: int = 1000,
     seed: int = 0,
-) -> dict:
-    """Read score files, select rows as the module docstring says, and evaluate them."""
-    parse_criterion(criterion)  # fail on a bad criterion before reading files
+) -> tuple[float, float, PairedComparison]:
+    """metric(A), metric(B) and the paired group bootstrap of their difference, over the pooled
+    test rows of both (each row judged at its own fold's threshold, `folds_*` as
+    `evaluate_scores` returns them). Both must hold the same (fold, sample_id) rows with the
+    same labels (ValueError otherwise); groups are taken from A."""
+    if metric not in PAIRED_METRICS:
+        raise ValueError(f"metric {metric!r} is not one of {PAIRED_METRICS}")
+    ta = test_a.take(np.lexsort((test_a.sample_id, test_a.fold)))
+    tb = test_b.take(np.lexsort((test_b.sample_id, test_b.fold)))
+    same = (
+        len(ta) == len(tb)
+        and np.array_equal(ta.fold, tb.fold)
+        and np.array_equal(ta.sample_id, tb.sample_id)
+    )
+    if not same:
+        raise ValueError("the two were not tested on the same presentations (fold, sample_id)")
+    if not np.array_equal(ta.label, tb.label):
+        raise ValueError("the two disagree on the labels of the same presentations")
+    stat_a = pooled_statistic(ta, pooled_decisions(ta, folds_a), metric)
+    stat_b = pooled_statistic(tb, pooled_decisions(tb, folds_b), metric)
+    everything = np.arange(len(ta))
+    comparison = paired_bootstrap(stat_a, stat_b, ta.groups(), n_boot, seed)
+    return float(stat_a(everything)), float(stat_b(everything)), comparison
+
+
+def _selected(
+    test_path: str, dev_path: str | None, fold: int | None
+) -> tuple[ScoreTable, ScoreTable]:
+    """The test and dev rows of score files, as the module docstring says."""
     test_file = read_scores(test_path)
     dev_file = read_scores(dev_path) if dev_path else test_file
     if fold is not None:
@@ -260,8 +289,60 @@ def evaluate_files(
     dev = dev_file.take(np.isin(dev_file.split, dev_split))
     if dev_path and len(dev) == 0:
         raise ScoreFileError(f"{dev_path}: no dev rows (every row has split 'test')")
+    return test, dev
+
+
+def evaluate_files(
+    test_path: str,
+    dev_path: str | None = None,
+    criterion: str = "eer",
+    level: str = "frame",
+    fold: int | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict:
+    """Read score files, select rows as the module docstring says, and evaluate them."""
+    parse_criterion(criterion)  # fail on a bad criterion before reading files
+    test, dev = _selected(test_path, dev_path, fold)
     result = evaluate_scores(test, dev, criterion, level, n_boot, seed)
     return {"test_file": str(test_path), "dev_file": dev_path, **result}
+
+
+def compare_files(
+    path_a: str,
+    path_b: str,
+    criterion: str = "eer",
+    fold: int | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    metric: str = "acer",
+) -> dict:
+    """Paired comparison of two harness score files (each with its own dev and test rows) tested
+    on the same presentations: metric(A) - metric(B) with its paired group bootstrap interval."""
+    parse_criterion(criterion)
+    values = []
+    for path in (path_a, path_b):
+        test, dev = _selected(path, None, fold)
+        values.append((test, evaluate_scores(test, dev, criterion, "frame", n_boot, seed)))
+    (ta, ra), (tb, rb) = values
+    try:
+        a, b, c = paired_difference(ta, ra["folds"], tb, rb["folds"], metric, n_boot, seed)
+    except ValueError as e:
+        raise ScoreFileError(f"{path_a} vs {path_b}: {e}") from None
+    return {
+        "a": str(path_a),
+        "b": str(path_b),
+        "metric": metric,
+        "value_a": a,
+        "value_b": b,
+        "difference": c.difference,
+        "difference_ci": [c.interval.low, c.interval.high],
+        "level": c.interval.level,
+        "n_boot": n_boot,
+        "seed": seed,
+        "verdict": c.verdict,
+        "threshold_source": [ra["threshold_source"], rb["threshold_source"]],
+    }
 
 
 def _fmt(key: str, value: float | None) -> str:
@@ -357,12 +438,31 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument(
+        "--compare",
+        metavar="B.csv",
+        help="a second score file tested on the same presentations: the paired comparison of "
+        "the --test file (A) with it, each judged at its own dev threshold (frame level)",
+    )
+    p.add_argument(
+        "--metric",
+        choices=PAIRED_METRICS,
+        default="acer",
+        help="what --compare compares (default acer)",
+    )
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point; returns the exit status (2 for unusable input)."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.compare:
+        if args.dev or args.level != "frame":
+            parser.error(
+                "--compare reads each file's own dev rows at frame level: no --dev/--level"
+            )
+        return _compare(args)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ScoreConventionWarning)
@@ -378,6 +478,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(format_table(result))
     for w in result["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ScoreConventionWarning)
+            c = compare_files(
+                args.test, args.compare, args.criterion, args.fold, args.n_boot, args.seed,
+                args.metric,
+            )  # fmt: skip
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(_jsonable(c), indent=2))
+        return 0
+    lo, hi = c["difference_ci"]
+    print(f"A: {c['a']}\nB: {c['b']}")
+    print(
+        f"{c['metric'].upper()} A {100 * c['value_a']:.2f}% vs B {100 * c['value_b']:.2f}%: "
+        f"A - B {100 * c['difference']:+.2f} points [{100 * lo:+.2f}, {100 * hi:+.2f}] "
+        f"({c['level']:.0%} paired group bootstrap, {c['n_boot']} resamples): {c['verdict']}"
+    )
     return 0
 
 

@@ -27,15 +27,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone
 from tqdm.auto import tqdm
 
-from benchmarks.evaluate import evaluate_scores, pooled_decisions, pooled_statistic
+from benchmarks.evaluate import PAIRED_METRICS, evaluate_scores, paired_difference
 from benchmarks.metrics import parse_criterion
 from benchmarks.scores import ScoreTable, write_scores
 from benchmarks.splits import group_ids
-from benchmarks.stats import PairedComparison, paired_bootstrap
+from benchmarks.stats import PairedComparison
 from classifiers.fitting import fit_method
 from features.records import Presentation
-
-PAIRED_METRICS = ("acer", "hter", "apcer_max", "apcer_pooled", "bpcer", "bpcer20")
 
 
 class HarnessError(RuntimeError):
@@ -292,9 +290,8 @@ class MethodComparison:
         )
 
 
-def _sorted_test(result: MethodResult) -> ScoreTable:
-    test = result.scores.take(result.scores.split == "test")
-    return test.take(np.lexsort((test.sample_id, test.fold)))
+def _test(result: MethodResult) -> ScoreTable:
+    return result.scores.take(result.scores.split == "test")
 
 
 def paired_comparison(
@@ -309,30 +306,20 @@ def paired_comparison(
     Both results must hold the same (fold, sample_id) test rows with the same labels; each row is
     judged at its own method's own fold threshold. Groups are taken from result A.
     """
-    if metric not in PAIRED_METRICS:
-        raise ValueError(f"metric {metric!r} is not one of {PAIRED_METRICS}")
-    ta, tb = _sorted_test(result_a), _sorted_test(result_b)
-    same = (
-        len(ta) == len(tb)
-        and np.array_equal(ta.fold, tb.fold)
-        and np.array_equal(ta.sample_id, tb.sample_id)
-    )
-    if not same:
-        raise HarnessError(
-            f"{result_a.name!r} and {result_b.name!r} were not tested on the same presentations"
+    try:
+        value_a, value_b, comparison = paired_difference(
+            _test(result_a),
+            result_a.metrics["folds"],
+            _test(result_b),
+            result_b.metrics["folds"],
+            metric,
+            n_boot,
+            seed,
         )
-    if not np.array_equal(ta.label, tb.label):
-        raise HarnessError(f"{result_a.name!r} and {result_b.name!r} disagree on labels")
-    stat_a = pooled_statistic(ta, pooled_decisions(ta, result_a.metrics["folds"]), metric)
-    stat_b = pooled_statistic(tb, pooled_decisions(tb, result_b.metrics["folds"]), metric)
-    everything = np.arange(len(ta))
-    comparison = paired_bootstrap(stat_a, stat_b, ta.groups(), n_boot, seed)
+    except ValueError as e:
+        if metric not in PAIRED_METRICS:
+            raise
+        raise HarnessError(f"{result_a.name!r} and {result_b.name!r}: {e}") from None
     return MethodComparison(
-        result_a.name,
-        result_b.name,
-        metric,
-        float(stat_a(everything)),
-        float(stat_b(everything)),
-        comparison,
-        seed,
+        result_a.name, result_b.name, metric, value_a, value_b, comparison, seed
     )

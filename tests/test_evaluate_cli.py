@@ -56,8 +56,7 @@ class ExtraScore(ClassifierMixin, BaseEstimator):
         return np.array([float(r.extra["x"]) for r in X])
 
 
-@pytest.fixture(scope="module")
-def harness_result(tmp_path_factory):
+def _records_and_folds() -> tuple[list[Presentation], list[Fold]]:
     rng = np.random.default_rng(0)
     records = [
         Presentation(
@@ -83,18 +82,27 @@ def harness_result(tmp_path_factory):
         )
         for k in range(3)
     ]
-    out = tmp_path_factory.mktemp("run")
+    return records, folds
+
+
+def _evaluate(method: BaseEstimator, name: str, out: Path):  # noqa: ANN202 - MethodResult
+    records, folds = _records_and_folds()
     return evaluate_method(
-        ExtraScore(),
+        method,
         records,
         folds,
-        "extra",
+        name,
         "test",
         out_dir=out,
         n_boot=100,
         progress=False,
         groups=[r.subject for r in records],
     )
+
+
+@pytest.fixture(scope="module")
+def harness_result(tmp_path_factory):
+    return _evaluate(ExtraScore(), "extra", tmp_path_factory.mktemp("run"))
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -355,3 +363,37 @@ def test_a_file_in_another_encoding_is_named_as_not_utf8(capsys, tmp_path, encod
     code, out, err = run_cli(capsys, "--test", str(path))
     assert code == 2 and out == "" and "Traceback" not in err
     assert f"{path}{where}: not UTF-8 text" in err, err
+
+
+class NoisyScore(ExtraScore):
+    """A worse method on the same presentations: scores that are noise only."""
+
+    def decision_function(self, X):
+        return np.random.default_rng(len(X)).normal(0.0, 1.0, len(X))
+
+
+def test_compare_two_score_files_as_the_harness_pairs_two_methods(capsys, tmp_path, harness_result):
+    from benchmarks.harness import paired_comparison
+
+    noisy = _evaluate(NoisyScore(), "noisy", tmp_path)
+    expected = paired_comparison(noisy, harness_result, n_boot=100, seed=3).to_dict()
+    got = run_json(capsys, "--test", str(noisy.score_file), "--compare",
+                   str(harness_result.score_file), "--seed", "3")  # fmt: skip
+    for key in ("value_a", "value_b", "difference", "difference_ci"):
+        assert got[key] == pytest.approx(expected[key]), key
+    assert got["verdict"] == expected["verdict"] == "B better"  # the noisy method is worse
+    code, out, _ = run_cli(capsys, "--test", str(harness_result.score_file), "--compare",
+                           str(harness_result.score_file))  # fmt: skip
+    assert code == 0 and "A - B +0.00 points" in out and "within noise" in out
+
+
+def test_compare_refuses_files_of_other_presentations(capsys, tmp_path, harness_result):
+    other = write(
+        tmp_path / "other.csv",
+        HEADER + "".join(f"x{i},{i % 2},,,{s},{i / 10}\n" for i in range(8) for s in ["test"]),
+    )
+    code, _, err = run_cli(capsys, "--test", str(harness_result.score_file), "--compare", other)
+    assert code == 2 and "not tested on the same presentations" in err and "other.csv" in err
+    with pytest.raises(SystemExit):
+        main(["--test", other, "--compare", other, "--dev", other])
+    assert "--compare reads each file's own dev rows" in capsys.readouterr().err
