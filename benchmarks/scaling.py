@@ -129,6 +129,26 @@ def run_one(records: list, workers: int, tmp: Path) -> dict:
     return {**result, "workers": workers, "wall_s": wall, "peak_rss_mb": peak / 2**20}
 
 
+_TIMES = ("cluster_start_s", "crop_s", "features_s", "fit_exact_s", "fit_approximate_s", "wall_s")
+
+
+def summarise(runs: list[dict]) -> list[dict]:
+    """One row per (frames, workers): the median of each time and of the peak memory over the
+    repeats, and the crop + features speed-up against 1 worker of the same size."""
+    rows = []
+    for n, w in sorted({(r["n"], r["workers"]) for r in runs}):
+        reps = [r for r in runs if (r["n"], r["workers"]) == (n, w)]
+        row = {"n": n, "workers": w, "repeats": len(reps)}
+        for key in (*_TIMES, "peak_rss_mb"):
+            row[key] = float(np.median([r[key] for r in reps]))
+        rows.append(row)
+    for row in rows:
+        one = next((r for r in rows if r["n"] == row["n"] and r["workers"] == 1), None)
+        stage = row["crop_s"] + row["features_s"]
+        row["speedup"] = None if one is None else (one["crop_s"] + one["features_s"]) / stage
+    return rows
+
+
 def project(runs: list[dict]) -> dict:
     """Crop + features time of CelebA-Spoof from the measured per-image cost of the largest run
     with one worker, divided over N workers (ideal scaling: a lower bound)."""
@@ -170,14 +190,15 @@ def table(doc: dict) -> str:
     """The README's Markdown table of a scaling.json."""
     lines = [
         "| frames | workers | crop (s) | features (s) | fit exact / approx. (s) | wall (s) "
-        "| peak memory (MiB) |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| peak memory (MiB) | crop + features speed-up |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for r in sorted(doc["runs"], key=lambda r: (r["n"], r["workers"])):
+    for r in doc["summary"]:
+        speedup = "" if r["workers"] == 1 or r["speedup"] is None else f"{r['speedup']:.2f}x"
         lines.append(
             f"| {r['n']:,} | {r['workers']} | {r['crop_s']:.1f} | {r['features_s']:.1f} "
             f"| {r['fit_exact_s']:.1f} / {r['fit_approximate_s']:.1f} | {r['wall_s']:.1f} "
-            f"| {r['peak_rss_mb']:.0f} |"
+            f"| {r['peak_rss_mb']:.0f} | {speedup} |"
         )
     return "\n".join(lines)
 
@@ -188,6 +209,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     p.add_argument("--workers", type=int, nargs="+", default=list(WORKERS))
     p.add_argument("--out", type=Path, default=Path("results"))
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="measurements per size and worker count (interleaved; the tables show medians)",
+    )
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -201,23 +228,29 @@ def main(argv: list[str] | None = None) -> int:
     records = load_dataset(data).records
     if max(args.sizes) > len(records):
         p.error(f"sizes go up to {len(records)} frames here, got {max(args.sizes)}")
+    if args.repeats < 1:
+        p.error(f"--repeats must be at least 1, got {args.repeats}")
     subsets = video_subsets(records, tuple(args.sizes))
     runs = []
     with tempfile.TemporaryDirectory(prefix="scaling-") as tmp:
         for subset in subsets.values():
-            for w in args.workers:
-                r = run_one(subset, w, Path(tmp))
-                print(json.dumps(r), flush=True)
-                runs.append(r)
+            for repeat in range(args.repeats):  # 1, 2, 1, 2 workers...: drift hits both alike
+                for w in args.workers:
+                    r = {**run_one(subset, w, Path(tmp)), "repeat": repeat}
+                    print(json.dumps(r), flush=True)
+                    runs.append(r)
+    summary = summarise(runs)
     doc = {
-        "what": "crop + colour-LBP features on a Dask LocalCluster (empty cache), then fits",
+        "what": "crop + colour-LBP features on a Dask LocalCluster (empty cache), then fits; "
+        "summary = medians over the repeats",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "runs": runs,
-        "projection_celeba_spoof": project(runs),
+        "summary": summary,
+        "projection_celeba_spoof": project(summary),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write(args.out / "scaling.json", json.dumps(doc, indent=2) + "\n")
-    _plot(runs, args.out / "scaling.png")
+    _plot(summary, args.out / "scaling.png")
     print(table(doc))
     print(json.dumps(doc["projection_celeba_spoof"], indent=2))
     return 0
