@@ -20,7 +20,6 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 from joblib import parallel_config
 
 from benchmarks.ablations import run_ablations
@@ -39,7 +38,7 @@ from features.base import FeatureExtractor
 from features.execution import Execution, ExecutionError
 from features.faces import crop_dataset
 from features.precompute import precompute_features
-from features.records import ATTACK, BONAFIDE, LABEL_NAMES, Dataset, DatasetError
+from features.records import Dataset, DatasetError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -125,14 +124,16 @@ def _crop(dataset: Dataset, cfg: Config, args: argparse.Namespace) -> tuple[Data
     before any method runs, and the methods then read their crops from the cache. On Dask, the
     workers also fill the feature cache of every handcrafted method."""
     croppers = cfg.crop_steps()
+    stats = []
     for cropper in croppers:
-        dataset, stats = crop_dataset(
+        dataset, s = crop_dataset(
             dataset,
             cropper,
             n_jobs=args.jobs,
             progress=not args.no_progress,
             execution=args.execution,
         )
+        stats.append(s)
     if args.execution.distributed:  # the workers fill the feature caches of handcrafted methods
         for name in cfg.methods:
             steps = cfg.pipeline(name).named_steps
@@ -148,19 +149,8 @@ def _crop(dataset: Dataset, cfg: Config, args: argparse.Namespace) -> tuple[Data
         print(f"skipped {len(dataset.skipped)} file(s) (listed in the report):", file=sys.stderr)
         for s in dataset.skipped[:10]:
             print(f"  {s.path}: {s.reason}", file=sys.stderr)
-    if not croppers:  # no method crops faces (the metadata audit alone)
-        return dataset, {}
-    # from the cache, one crop at a time: only each crop's flags are kept
-    flags = [(c.face_found, c.n_faces > 1) for c in map(croppers[0].crop_one, dataset.records)]
-    found = np.array([f for f, _ in flags], dtype=bool)
-    labels = np.array(dataset.labels)
-    # Per class, because a face found more often in one class makes crop framing itself a cue.
-    by_class = {
-        LABEL_NAMES[c]: f"{int(found[labels == c].sum())} of {int((labels == c).sum())}"
-        for c in (BONAFIDE, ATTACK)
-    }
-    several = sum(s for _, s in flags)  # the largest face was cropped
-    return dataset, {**stats.as_dict(), "face_found_by_class": by_class, "several_faces": several}
+    # the first crop step's counts (the default configuration has one crop step)
+    return dataset, stats[0].as_dict() if stats else {}
 
 
 def _joblib_backend(args: argparse.Namespace) -> AbstractContextManager:

@@ -40,10 +40,11 @@ from features.crops import CropSequence
 from features.execution import Execution
 from features.files import atomic_open, cache_root
 from features.images import ImageError, read_frame, read_image
-from features.records import Dataset, Presentation, Skipped
+from features.records import LABEL_NAMES, Dataset, Presentation, Skipped
 
 CACHE_FORMAT_VERSION = 4  # 2: EXIF orientation applied; 3: n_faces stored; 4: entry's own key
 SOURCES = ("box", "detector", "centre", "whole")
+FOUND = ("box", "detector")  # the sources of a crop around a face
 MODES = ("face", "whole")
 
 HAAR_CASCADE = "haarcascade_frontalface_default.xml"
@@ -480,15 +481,19 @@ class FaceCropper(TransformerMixin, BaseEstimator):
 
 @dataclass
 class CropStats:
-    """How the crops of a dataset were obtained."""
+    """How the crops of a dataset were obtained; per class too, because a face found more
+    often in one class makes the crop's framing itself a cue."""
 
     n_records: int = 0
     n_skipped: int = 0
     by_source: dict[str, int] = field(default_factory=dict)
+    n_by_label: dict[int, int] = field(default_factory=dict)
+    found_by_label: dict[int, int] = field(default_factory=dict)
+    n_several_faces: int = 0  # the largest face was cropped
 
     @property
     def n_face_found(self) -> int:
-        return self.by_source.get("box", 0) + self.by_source.get("detector", 0)
+        return sum(self.by_source.get(s, 0) for s in FOUND)
 
     @property
     def n_centre(self) -> int:
@@ -501,6 +506,11 @@ class CropStats:
             "n_face_found": self.n_face_found,
             "n_centre": self.n_centre,
             "by_source": {s: self.by_source.get(s, 0) for s in SOURCES},
+            "face_found_by_class": {
+                name: f"{self.found_by_label.get(c, 0)} of {self.n_by_label.get(c, 0)}"
+                for c, name in LABEL_NAMES.items()
+            },
+            "several_faces": self.n_several_faces,
         }
 
 
@@ -511,15 +521,14 @@ def _crop_or_reason(cropper: FaceCropper, record: Presentation) -> CropResult | 
         return e.reason if record.frame is None else f"frame {record.frame}: {e.reason}"
 
 
-def _crop_chunk(records: list[Presentation], cropper: FaceCropper) -> list[str]:
-    """On a worker: crop and cache each record; its source, or `!reason` if undecodable.
-
-    Only these short strings travel back, never the crops: the client's memory stays flat.
+def _crop_chunk(records: list[Presentation], cropper: FaceCropper) -> list[tuple[str, int] | str]:
+    """On a worker: crop and cache each record; its (source, faces found), or the reason it
+    is undecodable. Only these travel back, never the crops: the client's memory stays flat.
     """
-    out = []
+    out: list[tuple[str, int] | str] = []
     for r in records:
         res = _crop_or_reason(cropper, r)
-        out.append("!" + res if isinstance(res, str) else res.source)
+        out.append(res if isinstance(res, str) else (res.source, res.n_faces))
     return out
 
 
@@ -542,7 +551,7 @@ def crop_dataset(
     if execution is not None and execution.distributed:
         remote = clone(cropper).set_params(cache_dir=cropper.cache_dir or cache_root())
         results = (
-            s[1:] if s.startswith("!") else CropResult(_NO_CROP, False, s)
+            s if isinstance(s, str) else CropResult(_NO_CROP, s[0] in FOUND, s[0], s[1])
             for s in execution.map_chunks(_crop_chunk, records, remote, name="crop")
         )
         n_jobs = 0  # results carry no crop: nothing to memo here
@@ -556,6 +565,9 @@ def crop_dataset(
     kept: list[Presentation] = []
     skipped: list[Skipped] = []
     sources: Counter[str] = Counter()
+    n_by_label: Counter[int] = Counter()
+    found_by_label: Counter[int] = Counter()
+    several = 0
     bar = tqdm(results, total=len(records), desc=f"cropping {dataset.name}", disable=not progress)
     for r, res in zip(records, bar, strict=True):
         if isinstance(res, str):
@@ -563,5 +575,10 @@ def crop_dataset(
             continue
         kept.append(r)
         sources[res.source] += 1
-    stats = CropStats(len(kept), len(skipped), dict(sources))
+        n_by_label[r.label] += 1
+        found_by_label[r.label] += res.face_found
+        several += res.n_faces > 1
+    stats = CropStats(
+        len(kept), len(skipped), dict(sources), dict(n_by_label), dict(found_by_label), several
+    )
     return dataset.with_records(kept, skipped), stats

@@ -88,6 +88,12 @@ def test_local_cluster_gives_bit_identical_scores(
         }
         state = json.loads((tmp_path / out / "state" / "colour-lbp-svm.json").read_text())
         assert set(state["variants"]) == {"approximate: Nystroem + LinearSVC"}
+    # The faces-found counts (per class, several faces) come back from the workers too.
+    faces = [
+        json.loads((tmp_path / out / "comparison.json").read_text())["provenance"]["faces_found"]
+        for out in ("local", "dask")
+    ]
+    assert faces[0] == faces[1] and faces[0]["n_records"] == 90
 
 
 def _free_port() -> int:
