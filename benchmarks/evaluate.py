@@ -248,7 +248,7 @@ def paired_difference(
     """metric(A), metric(B) and the paired group bootstrap of their difference, over the pooled
     test rows of both (each row judged at its own fold's threshold, `folds_*` as
     `evaluate_scores` returns them). Both must hold the same (fold, sample_id) rows with the
-    same labels (ValueError otherwise); groups are taken from A."""
+    same labels (ScoreFileError otherwise); groups are taken from A."""
     if metric not in PAIRED_METRICS:
         raise ValueError(f"metric {metric!r} is not one of {PAIRED_METRICS}")
     ta = test_a.take(np.lexsort((test_a.sample_id, test_a.fold)))
@@ -259,9 +259,9 @@ def paired_difference(
         and np.array_equal(ta.sample_id, tb.sample_id)
     )
     if not same:
-        raise ValueError("the two were not tested on the same presentations (fold, sample_id)")
+        raise ScoreFileError("the two were not tested on the same presentations (fold, sample_id)")
     if not np.array_equal(ta.label, tb.label):
-        raise ValueError("the two disagree on the labels of the same presentations")
+        raise ScoreFileError("the two disagree on the labels of the same presentations")
     stat_a = pooled_statistic(ta, pooled_decisions(ta, folds_a), metric)
     stat_b = pooled_statistic(tb, pooled_decisions(tb, folds_b), metric)
     everything = np.arange(len(ta))
@@ -327,7 +327,7 @@ def compare_files(
     (ta, ra), (tb, rb) = values
     try:
         a, b, c = paired_difference(ta, ra["folds"], tb, rb["folds"], metric, n_boot, seed)
-    except ValueError as e:
+    except ScoreFileError as e:
         raise ScoreFileError(f"{path_a} vs {path_b}: {e}") from None
     return {
         "a": str(path_a),

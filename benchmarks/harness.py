@@ -27,9 +27,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone
 from tqdm.auto import tqdm
 
-from benchmarks.evaluate import PAIRED_METRICS, evaluate_scores, paired_difference
+from benchmarks.evaluate import evaluate_scores, paired_difference
 from benchmarks.metrics import parse_criterion
-from benchmarks.scores import ScoreTable, write_scores
+from benchmarks.scores import ScoreFileError, ScoreTable, write_scores
 from benchmarks.splits import group_ids
 from benchmarks.stats import PairedComparison
 from classifiers.fitting import fit_method
@@ -316,9 +316,7 @@ def paired_comparison(
             n_boot,
             seed,
         )
-    except ValueError as e:
-        if metric not in PAIRED_METRICS:
-            raise
+    except ScoreFileError as e:
         raise HarnessError(f"{result_a.name!r} and {result_b.name!r}: {e}") from None
     return MethodComparison(
         result_a.name, result_b.name, metric, value_a, value_b, comparison, seed

@@ -36,14 +36,12 @@ class ExecutionError(RuntimeError):
     """The cluster cannot be started or reached, or cannot see the cache directory."""
 
 
-def _single_threaded_opencv() -> int:
+def _single_threaded_opencv() -> None:
     """On a worker: OpenCV's own thread pool off (Dask already runs one task per thread), so
-    N workers on N cores do not oversubscribe them. The number of threads OpenCV had."""
+    N workers on N cores do not oversubscribe them."""
     import cv2
 
-    before = cv2.getNumThreads()
     cv2.setNumThreads(1)
-    return before
 
 
 def _can_read(path: str, token: str) -> bool:
