@@ -71,7 +71,10 @@ def test_transforms_limits_the_re_capture_to_the_named_ones(crops):
     wb = CaptureAugmenter(p=1.0, transform_p=1.0, transforms=("colour_temperature",))
     out = wb.fit_transform(crops)
     np.testing.assert_array_equal(out[..., 1], crops[..., 1])
-    assert changed(out, crops).all()
+    # a gain drawn near 1 can leave a crop as it was after rounding: most change
+    assert changed(out, crops).mean() >= 0.9
+    red, blue = (out[..., c].mean((1, 2)) - crops[..., c].mean((1, 2)) for c in (0, 2))
+    np.testing.assert_array_equal(np.sign(red), -np.sign(blue))  # red gain 1 + t, blue 1 - t
     everything = CaptureAugmenter(p=1.0, transform_p=1.0).fit_transform(crops)
     assert changed(everything[..., 1], crops[..., 1]).all()
 
