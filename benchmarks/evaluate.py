@@ -52,7 +52,13 @@ from benchmarks.metrics import (
     rates_from_decisions,
 )
 from benchmarks.scores import ScoreFileError, ScoreTable, aggregate_by_video, read_scores
-from benchmarks.stats import PairedComparison, bootstrap_ci, mean_std, paired_bootstrap
+from benchmarks.stats import (
+    PairedComparison,
+    Statistic,
+    bootstrap_ci,
+    mean_std,
+    paired_bootstrap_mean,
+)
 
 LEVELS = ("frame", "video")
 SCALARS = (
@@ -236,21 +242,16 @@ def _jsonable(value: object) -> object:
 PAIRED_METRICS = ("acer", "hter", "apcer_max", "apcer_pooled", "bpcer", "bpcer20")
 
 
-def paired_difference(
-    test_a: ScoreTable,
-    folds_a: list[dict],
-    test_b: ScoreTable,
-    folds_b: list[dict],
-    metric: str = "acer",
-    n_boot: int = 1000,
-    seed: int = 0,
-) -> tuple[float, float, PairedComparison]:
-    """metric(A), metric(B) and the paired group bootstrap of their difference, over the pooled
-    test rows of both (each row judged at its own fold's threshold, `folds_*` as
-    `evaluate_scores` returns them). Both must hold the same (fold, sample_id) rows with the
-    same labels (ScoreFileError otherwise); groups are taken from A."""
+ScoredRun = tuple[ScoreTable, list[dict]]
+
+
+def _paired_statistics(
+    a: ScoredRun, b: ScoredRun, metric: str
+) -> tuple[Statistic, Statistic, np.ndarray]:
+    """The pooled statistics of A and B over their test rows sorted alike, and A's groups."""
     if metric not in PAIRED_METRICS:
         raise ValueError(f"metric {metric!r} is not one of {PAIRED_METRICS}")
+    (test_a, folds_a), (test_b, folds_b) = a, b
     ta = test_a.take(np.lexsort((test_a.sample_id, test_a.fold)))
     tb = test_b.take(np.lexsort((test_b.sample_id, test_b.fold)))
     same = (
@@ -264,9 +265,39 @@ def paired_difference(
         raise ScoreFileError("the two disagree on the labels of the same presentations")
     stat_a = pooled_statistic(ta, pooled_decisions(ta, folds_a), metric)
     stat_b = pooled_statistic(tb, pooled_decisions(tb, folds_b), metric)
-    everything = np.arange(len(ta))
-    comparison = paired_bootstrap(stat_a, stat_b, ta.groups(), n_boot, seed)
-    return float(stat_a(everything)), float(stat_b(everything)), comparison
+    return stat_a, stat_b, ta.groups()
+
+
+def paired_difference(
+    test_a: ScoreTable,
+    folds_a: list[dict],
+    test_b: ScoreTable,
+    folds_b: list[dict],
+    metric: str = "acer",
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float, PairedComparison]:
+    """metric(A), metric(B) and the paired group bootstrap of their difference, over the pooled
+    test rows of both (each row judged at its own fold's threshold, `folds_*` as
+    `evaluate_scores` returns them). Both must hold the same (fold, sample_id) rows with the
+    same labels (ScoreFileError otherwise); groups are taken from A."""
+    return paired_mean_difference([((test_a, folds_a), (test_b, folds_b))], metric, n_boot, seed)
+
+
+def paired_mean_difference(
+    pairs: Sequence[tuple[ScoredRun, ScoredRun]],
+    metric: str = "acer",
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float, PairedComparison]:
+    """As `paired_difference`, for the mean of the metric over several independent test sets
+    (one (A, B) pair of (test rows, folds) per set, for instance per held-out dataset): the
+    means of A and B and the bootstrap of the mean difference (`paired_bootstrap_mean`)."""
+    samples = [_paired_statistics(a, b, metric) for a, b in pairs]
+    value_a = [stat_a(np.arange(len(groups))) for stat_a, _, groups in samples]
+    value_b = [stat_b(np.arange(len(groups))) for _, stat_b, groups in samples]
+    comparison = paired_bootstrap_mean(samples, n_boot, seed)
+    return float(np.mean(value_a)), float(np.mean(value_b)), comparison
 
 
 def _selected(

@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone
 from tqdm.auto import tqdm
 
-from benchmarks.evaluate import evaluate_scores, paired_difference
+from benchmarks.evaluate import evaluate_scores, paired_mean_difference
 from benchmarks.metrics import parse_criterion
 from benchmarks.scores import ScoreFileError, ScoreTable, write_scores
 from benchmarks.splits import group_ids
@@ -306,18 +306,25 @@ def paired_comparison(
     Both results must hold the same (fold, sample_id) test rows with the same labels; each row is
     judged at its own method's own fold threshold. Groups are taken from result A.
     """
+    return paired_mean_comparison([result_a], [result_b], n_boot, seed, metric)
+
+
+def paired_mean_comparison(
+    results_a: Sequence[MethodResult],
+    results_b: Sequence[MethodResult],
+    n_boot: int = 1000,
+    seed: int = 0,
+    metric: str = "acer",
+) -> MethodComparison:
+    """As `paired_comparison`, for the mean of the metric over independent test sets: the i-th
+    results of A and B were tested on the i-th set (leave-one-out: one per held-out dataset)."""
+    a, b = results_a[0].name, results_b[0].name
+    pairs = [
+        ((_test(ra), ra.metrics["folds"]), (_test(rb), rb.metrics["folds"]))
+        for ra, rb in zip(results_a, results_b, strict=True)
+    ]
     try:
-        value_a, value_b, comparison = paired_difference(
-            _test(result_a),
-            result_a.metrics["folds"],
-            _test(result_b),
-            result_b.metrics["folds"],
-            metric,
-            n_boot,
-            seed,
-        )
+        value_a, value_b, comparison = paired_mean_difference(pairs, metric, n_boot, seed)
     except ScoreFileError as e:
-        raise HarnessError(f"{result_a.name!r} and {result_b.name!r}: {e}") from None
-    return MethodComparison(
-        result_a.name, result_b.name, metric, value_a, value_b, comparison, seed
-    )
+        raise HarnessError(f"{a!r} and {b!r}: {e}") from None
+    return MethodComparison(a, b, metric, value_a, value_b, comparison, seed)

@@ -98,13 +98,36 @@ def paired_bootstrap(
     level: float = 0.95,
 ) -> PairedComparison:
     """Bootstrap the difference A - B of a statistic, both computed on the SAME resamples."""
-    everything = np.arange(len(groups))
-    diffs = [statistic_a(idx) - statistic_b(idx) for idx in group_resamples(groups, n_boot, seed)]
-    interval = Interval(*_percentiles(diffs, level), level, n_boot, int(np.isfinite(diffs).sum()))
+    return paired_bootstrap_mean([(statistic_a, statistic_b, groups)], n_boot, seed, level)
+
+
+def paired_bootstrap_mean(
+    samples: Sequence[tuple[Statistic, Statistic, Sequence[object]]],
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> PairedComparison:
+    """Bootstrap the mean over independent samples of A - B, each a (statistic_a, statistic_b,
+    groups) triple: for instance one per held-out dataset, to compare two methods on the mean of
+    their leave-one-out rates. Each sample's groups are resampled on their own (sample j with seed
+    `seed + j`, so one sample is exactly `paired_bootstrap`), and the i-th resamples of all
+    samples give the i-th mean difference."""
+    if not samples:
+        raise ValueError("paired_bootstrap_mean of no samples")
+    diffs = np.zeros(n_boot)
+    difference = 0.0
+    for j, (statistic_a, statistic_b, groups) in enumerate(samples):
+        resamples = group_resamples(groups, n_boot, seed + j)
+        diffs += [statistic_a(idx) - statistic_b(idx) for idx in resamples]
+        everything = np.arange(len(groups))
+        difference += statistic_a(everything) - statistic_b(everything)
+    diffs /= len(samples)
+    valid = int(np.isfinite(diffs).sum())
+    interval = Interval(*_percentiles(diffs.tolist(), level), level, n_boot, valid)
     if interval.high < 0:
         verdict = "A better"
     elif interval.low > 0:
         verdict = "B better"
     else:
         verdict = "within noise"
-    return PairedComparison(statistic_a(everything) - statistic_b(everything), interval, verdict)
+    return PairedComparison(difference / len(samples), interval, verdict)

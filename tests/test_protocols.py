@@ -266,10 +266,19 @@ def test_leave_one_out_never_ranks_audit_or_transductive_rows(
     code, _, err = run("--leave-one-out", seed_subset_dir, nuaa_subset_dir, "--methods",
                        *methods, "--config", cfg, "--out", out, "--no-progress")  # fmt: skip
     assert code == 0, err
-    rows = {r["method"]: r for r in json.loads((out / "leave_one_out.json").read_text())["rows"]}
+    doc = json.loads((out / "leave_one_out.json").read_text())
+    rows = {r["method"]: r for r in doc["rows"]}
     assert rows["lbp-lr"]["rank"] == 1
     assert rows["metadata-audit"]["rank"] is None
     assert rows["colour-lbp-svm-transductive"]["rank"] is None
     text = (out / "leave_one_out.md").read_text()
     assert "| transductive | colour-lbp-svm-transductive | transductive |" in text
     assert "## Paired comparisons: lbp-lr (best mean ACER)" in text
+    # the best against each other method on each held-out set, and on the mean over them
+    other = "colour-lbp-svm-transductive"
+    pairs = {c["held_out"]: c for c in doc["comparisons"] if c["b"] == other}
+    assert set(pairs) == {*doc["held_out"], "mean"}
+    mean = pairs.pop("mean")
+    assert mean["value_a"] == pytest.approx(rows["lbp-lr"]["mean_acer"])
+    assert mean["difference"] == pytest.approx(np.mean([c["difference"] for c in pairs.values()]))
+    assert f"| mean | {other} | {100 * mean['difference']:+.2f} [" in text

@@ -8,7 +8,13 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from benchmarks.stats import bootstrap_ci, group_resamples, mean_std, paired_bootstrap
+from benchmarks.stats import (
+    bootstrap_ci,
+    group_resamples,
+    mean_std,
+    paired_bootstrap,
+    paired_bootstrap_mean,
+)
 
 
 def test_mean_std_uses_the_sample_std():
@@ -82,3 +88,36 @@ def test_paired_bootstrap_verdicts():
     assert paired_bootstrap(rate(err_b), rate(err_a), groups, 300).verdict == "B better"
     same = paired_bootstrap(rate(err_a), rate(err_a.copy()), groups, 300)
     assert same.difference == 0 and same.verdict == "within noise"
+
+
+def test_paired_bootstrap_mean_averages_independent_resamples_of_each_sample():
+    rng = np.random.default_rng(1)
+
+    def rate(errors):
+        return lambda idx: errors[idx].mean()
+
+    samples = []
+    for n, p_a, p_b in ((60, 0.1, 0.4), (90, 0.3, 0.3)):
+        groups = np.arange(n) // 3
+        err_a = (rng.random(n) < p_a).astype(float)
+        samples.append((rate(err_a), rate((rng.random(n) < p_b).astype(float)), groups))
+    one = paired_bootstrap(*samples[0], n_boot=200, seed=5)
+    assert paired_bootstrap_mean(samples[:1], n_boot=200, seed=5) == one
+    # by hand: sample j resampled with seed 5 + j, the i-th differences averaged
+    diffs = np.mean(
+        [
+            [a(idx) - b(idx) for idx in group_resamples(groups, 200, 5 + j)]
+            for j, (a, b, groups) in enumerate(samples)
+        ],
+        axis=0,
+    )
+    both = paired_bootstrap_mean(samples, n_boot=200, seed=5)
+    assert (both.interval.low, both.interval.high) == pytest.approx(
+        tuple(np.percentile(diffs, [2.5, 97.5]))
+    )
+    everything = [np.arange(len(g)) for _, _, g in samples]
+    assert both.difference == pytest.approx(
+        np.mean([a(e) - b(e) for (a, b, _), e in zip(samples, everything, strict=True)])
+    )
+    with pytest.raises(ValueError, match="no samples"):
+        paired_bootstrap_mean([], n_boot=10)
