@@ -85,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DATASET",
         help="train on all but one of these datasets, test on that one, for each",
     )
+    p.add_argument(
+        "--single-sources",
+        action="store_true",
+        help="with --leave-one-out: also train on each dataset alone and pair each held-out set's "
+        "union with each of its sources (the multi-source ablation)",
+    )
     p.add_argument("--save-models", action="store_true", help="store each fitted method")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--verbose", action="store_true", help="TensorFlow's own log lines too")
@@ -194,6 +200,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--cross needs at least two datasets")
     if args.leave_one_out and len(args.leave_one_out) < 2:
         parser.error("--leave-one-out needs at least two datasets (one to train on, one held out)")
+    if args.single_sources and len(args.leave_one_out or []) < 3:
+        parser.error(
+            "--single-sources goes with --leave-one-out over at least three datasets "
+            "(with two, each union is a single source)"
+        )
     for flag, names in (("--cross", args.cross), ("--leave-one-out", args.leave_one_out)):
         if names and len(set(map(str, names))) != len(names):
             parser.error(f"{flag} lists a dataset twice: {' '.join(map(str, names))}")
@@ -384,7 +395,14 @@ def _leave_one_out(args: argparse.Namespace, cfg: Config, started: str) -> None:
         exp, judged = transfer.run(cfg, not args.no_progress, args.command)
         _write_cells(transfer, exp, judged, cfg, stats, base, started, args.command)
         held[test.name] = judged[test.name]
-    write_leave_one_out(base, held, cfg, args.command)
+    single: dict[tuple[str, str], list[MethodResult]] = {}
+    for source in datasets if args.single_sources else ():
+        others = [d for d in datasets if d is not source]
+        transfer = Transfer([source], others, base / f"only-{source.name}")
+        exp, judged = transfer.run(cfg, not args.no_progress, args.command)
+        _write_cells(transfer, exp, judged, cfg, stats, base, started, args.command)
+        single.update({(source.name, test): rows for test, rows in judged.items()})
+    write_leave_one_out(base, held, cfg, args.command, single)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@
   method once; that fit scores its own test part (the diagonal) and every other dataset.
 - **Leave one dataset out** (`--leave-one-out A B C`): per held-out dataset, train on the union
   of the others (dev carved group-disjointly from the union; every dataset carries the same total
-  sample weight unless `[protocol] balance_datasets = false`) and test on the held-out one.
+  sample weight unless `[protocol] balance_datasets = false`) and test on the held-out one; with
+  `--single-sources` each dataset is also trained on alone and tested on the others, so every
+  union can be paired with each of its sources.
 
 Each protocol is one fold (`benchmarks.splits.transfer_fold`) over the records of all its
 datasets, run through the ordinary resumable `Experiment`, so there is one score file per method

@@ -11,7 +11,9 @@ these are the views across cells, re-derived from the same results:
 - `leave_one_out.{md,json}`: rows = methods, columns = held-out datasets (ACER at the training
   union's dev threshold, AUC), the mean in the last column, ranked by it; and paired bootstrap
   comparisons of the best method (by that mean) against every other, on each held-out set and
-  on the mean over them (each set resampled on its own).
+  on the mean over them (each set resampled on its own); with single-source fits, each held-out
+  set's union paired with each of its sources alone, method by method (multi-source training's
+  ablation).
 """
 
 from __future__ import annotations
@@ -164,10 +166,42 @@ def write_matrix(
     return atomic_write(out / "matrix.md", text)
 
 
+def _single_source_pairs(
+    held: Mapping[str, Sequence[MethodResult]],
+    single: Mapping[tuple[str, str], Sequence[MethodResult]],
+    cfg: Config,
+) -> list[dict]:
+    """Per held-out set and method (audit rows aside), the union's fit paired with each source's
+    own fit: A = trained on the union, B = trained on `source` alone."""
+    pairs = []
+    for d, rows in held.items():
+        for union in rows:
+            if union.family == AUDIT_FAMILY:
+                continue
+            for (source, test), alone in single.items():
+                if test != d:
+                    continue
+                other = next(r for r in alone if r.name == union.name)
+                c = paired_comparison(union, other, cfg.n_boot, cfg.seed).to_dict()
+                verdict = {"A better": "union better", "B better": f"{source} alone better"}
+                c["verdict"] = verdict.get(c["verdict"], c["verdict"])
+                auc = {"auc_a": union.metrics.get("auc"), "auc_b": other.metrics.get("auc")}
+                pairs.append({"held_out": d, "source": source, **c, **auc})
+    return pairs
+
+
 def write_leave_one_out(
-    out: Path, held: Mapping[str, Sequence[MethodResult]], cfg: Config, command: str
+    out: Path,
+    held: Mapping[str, Sequence[MethodResult]],
+    cfg: Config,
+    command: str,
+    single: Mapping[tuple[str, str], Sequence[MethodResult]] | None = None,
 ) -> Path:
-    """leave_one_out.md / .json under `out`; returns the .md path."""
+    """leave_one_out.md / .json under `out`; returns the .md path.
+
+    single: results of the fits on one dataset alone, by (source, held-out dataset): each held-out
+    set's union is then paired with each of its sources, method by method.
+    """
     names = list(held)
     methods = [r.name for r in held[names[0]]]
     by = {(d, r.name): r for d, rows in held.items() for r in rows}
@@ -235,6 +269,28 @@ def write_leave_one_out(
             f"[{100 * lo:+.2f}, {100 * hi:+.2f}] | {c['verdict']} |"
         )
     doc = {"held_out": names, "command": command, "rows": rows, "comparisons": paired}
+    if single:
+        doc["single_source"] = _single_source_pairs(held, single, cfg)
+        lines += [
+            "",
+            "## Multi-source training: the union against each of its sources alone",
+            "",
+            "Each method trained on the union of the other datasets (as above) and on each of them "
+            "alone (dev carved from that dataset; its threshold fixed there), tested on the same "
+            "held-out presentations. ACER % (AUC); difference = union - alone, paired.",
+            "",
+            "| held out | method | trained on alone | alone | union | union - alone (points) "
+            "[95% CI] | verdict |",
+            "|---|---|---|--:|--:|--:|---|",
+        ]
+        for c in doc["single_source"]:
+            lo, hi = c["difference_ci"]
+            lines.append(
+                f"| {c['held_out']} | {c['a']} | {c['source']} | {_pct(c['value_b'])} "
+                f"({_num(c['auc_b']):.3f}) | {_pct(c['value_a'])} ({_num(c['auc_a']):.3f}) | "
+                f"{100 * c['difference']:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}] | "
+                f"{c['verdict']} |"
+            )
     atomic_write(out / "leave_one_out.json", json.dumps(doc, indent=2, allow_nan=True))
     text = "\n".join(lines) + "\n"
     atomic_write(out / REPORT_NAME, page("Leave one dataset out", [markdown_tables(text)]))

@@ -157,6 +157,39 @@ def test_leave_one_out_trains_on_the_others_with_balanced_weights(
     }
 
 
+def test_single_sources_pair_each_union_with_each_of_its_sources_alone(
+    tmp_path, seed_subset_dir, nuaa_subset_dir, replay_subset, config, fits
+):
+    out = tmp_path / "loo"
+    code, _, err = run("--leave-one-out", seed_subset_dir, nuaa_subset_dir, replay_subset,
+                       "--single-sources", "--methods", *METHODS, "--config", config,
+                       "--out", out, "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert len(fits) == 2 * 3 * len(METHODS)  # three unions and three single sources
+    # trained and thresholded on NUAA alone, tested on the other two
+    alone = read_scores(out / "only-nuaa-subset" / "scores" / "lbp-lr.csv")
+    assert {i.split("/")[0] for i in alone.sample_id[alone.split == "dev"]} == {"nuaa-subset"}
+    tested = {i.split("/")[0] for i in alone.sample_id[alone.split == "test"]}
+    assert tested == {"seed600-subset", "replay-mini"}
+    doc = json.loads((out / "leave_one_out.json").read_text())
+    pairs = doc["single_source"]
+    assert {p["a"] for p in pairs} == {"lbp-lr"}  # the audit row is not paired
+    assert sorted((p["held_out"], p["source"]) for p in pairs) == sorted(
+        (d, s) for d in doc["held_out"] for s in doc["held_out"] if s != d
+    )
+    union = {r["method"]: r for r in doc["rows"]}["lbp-lr"]["acer"]
+    for p in pairs:
+        cell = out / f"{p['source']}-to-{p['held_out']}" / "comparison.json"
+        single = {m["name"]: m for m in json.loads(cell.read_text())["methods"]}["lbp-lr"]
+        assert p["value_b"] == pytest.approx(single["acer"])
+        assert p["value_a"] == pytest.approx(union[p["held_out"]])
+        assert p["difference"] == pytest.approx(p["value_a"] - p["value_b"])
+        assert p["verdict"] in ("union better", f"{p['source']} alone better", "within noise")
+    text = (out / "leave_one_out.md").read_text()
+    assert "## Multi-source training: the union against each of its sources alone" in text
+    assert "| replay-mini | lbp-lr | seed600-subset |" in text
+
+
 def test_dataset_weights_give_every_dataset_the_same_total():
     def records(name: str, n: int) -> Dataset:
         recs = [Presentation(f"{i}", Path(f"/x/{i}"), i % 2, f"{name}{i}") for i in range(n)]
@@ -191,6 +224,8 @@ def test_replay_attack_gets_frame_and_video_level_tables(tmp_path, replay_subset
         (["--cross", "{a}", "{a}"], "twice"),
         (["--cross", "{a}", "{b}", "--data", "{a}"], "exclude each other"),
         (["--cross", "{a}", "/nonexistent/data"], "no such dataset"),
+        (["--leave-one-out", "{a}", "{b}", "--single-sources"], "at least three datasets"),
+        (["--cross", "{a}", "{b}", "--single-sources"], "goes with --leave-one-out"),
     ],
 )
 def test_bad_protocol_requests_fail_before_any_work(
