@@ -15,6 +15,10 @@ instead (`APPROXIMATIONS`): RBF -> `Nystroem` features + `LinearSVC`; exponentia
 `AdditiveChi2Sampler` + `LinearSVC` (the additive chi2 kernel, Vedaldi & Zisserman 2012); a
 linear kernel -> `LinearSVC`. `variant_` says which ran.
 
+An exact RBF SVM on vectors of at least `GRAM_FROM` features is a `GramRBFSVC`: the same model as
+`SVC(kernel="rbf")`, its kernel matrices computed by BLAS instead of libsvm's loop over entries
+(CoALBP's 18,432-long vectors: 0.25 s against 4.7 s per fit on 320 rows).
+
 `TunedClassifier` is the last step of every handcrafted method's pipeline: over a feature matrix,
 it grid-searches C, gamma and kernel with `StratifiedGroupKFold`. It requests `groups` through
 scikit-learn's metadata routing (the harness passes each record's group: subject, else video,
@@ -34,7 +38,7 @@ from sklearn import config_context
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.kernel_approximation import AdditiveChi2Sampler, Nystroem
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics.pairwise import additive_chi2_kernel, chi2_kernel
+from sklearn.metrics.pairwise import additive_chi2_kernel, chi2_kernel, euclidean_distances
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -52,6 +56,8 @@ APPROXIMATIONS = {
 }
 """What each exact kernel becomes above `TunedClassifier.approximate_above` training rows."""
 DEFAULT_APPROXIMATE_ABOVE = 20_000
+GRAM_FROM = 2_000
+"""Exact RBF SVMs on at least this many features compute their kernels with BLAS (`GramRBFSVC`)."""
 
 
 class HistogramNormaliser(TransformerMixin, BaseEstimator):
@@ -104,6 +110,74 @@ class Chi2Kernel:
         return f"Chi2Kernel(gamma={self.gamma:.4g})"
 
 
+def _check_binary(y: np.ndarray) -> np.ndarray:
+    """The two classes of `y`, or ValueError saying why it does not hold exactly two."""
+    kind = type_of_target(y, input_name="y", raise_unknown=True)
+    if kind not in ("binary", "multiclass"):
+        raise ValueError(f"Unknown label type: {kind}; y must hold class labels 0 and 1")
+    classes = np.unique(y)
+    if classes.size > 2:
+        raise ValueError(f"Only binary classification is supported. Got {classes}")
+    if classes.size < 2:
+        raise ValueError(f"y holds one class only ({classes}); it needs both classes")
+    return classes
+
+
+class GramRBFSVC(ClassifierMixin, BaseEstimator):
+    """`SVC(kernel="rbf", C, gamma)` fitted on its Gram matrix computed by BLAS.
+
+    libsvm evaluates each kernel entry with its own loop over the features, which dominates on
+    long vectors; `euclidean_distances` computes them all as one matrix product, and
+    `SVC(kernel="precomputed")` solves the same problem (decision values equal to `SVC`'s within
+    rounding). Only the support vectors are kept for scoring. gamma: a number or "scale"
+    (sklearn's 1 / (n_features * X.var())).
+    """
+
+    def __sklearn_tags__(self):  # noqa: ANN204 - sklearn's Tags type
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def __init__(
+        self, C: float = 1.0, gamma: float | str = "scale", class_weight: str | None = "balanced"
+    ) -> None:
+        self.C = C
+        self.gamma = gamma
+        self.class_weight = class_weight
+
+    def fit(
+        self, X: np.ndarray, y: Sequence[int], sample_weight: Sequence[float] | None = None
+    ) -> GramRBFSVC:
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        _check_binary(y)
+        if self.gamma == "scale":
+            variance = X.var()
+            self.gamma_ = 1.0 / (X.shape[1] * variance) if variance > 0 else 1.0
+        elif isinstance(self.gamma, Real) and self.gamma > 0:
+            self.gamma_ = float(self.gamma)
+        else:
+            raise ValueError(f"gamma must be a positive number or 'scale', got {self.gamma!r}")
+        gram = np.exp(-self.gamma_ * euclidean_distances(X, squared=True))
+        svc = SVC(kernel="precomputed", C=self.C, class_weight=self.class_weight)
+        svc.fit(gram, y, sample_weight=sample_weight)
+        self.classes_ = svc.classes_
+        self.support_vectors_ = X[svc.support_]
+        self.dual_coef_ = svc.dual_coef_
+        self.intercept_ = svc.intercept_
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """Signed distance to the margin: positive for `classes_[1]` (attack), as `SVC`'s."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        dist = euclidean_distances(X, self.support_vectors_, squared=True)
+        return np.exp(-self.gamma_ * dist) @ self.dual_coef_[0] + self.intercept_[0]
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self)
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+
+
 def _final_step(
     kernel: str,
     C: float,
@@ -111,7 +185,9 @@ def _final_step(
     random_state: int,
     approximate: bool = False,
     n_components: int = 500,
+    gram: bool = False,
 ) -> BaseEstimator:
+    """The classifier ending a kernel's pipeline; gram: an exact RBF SVM as `GramRBFSVC`."""
     if approximate and kernel == "rbf":
         # n_jobs=1: how the kernel is chunked (and so its rounding) never depends on the joblib
         # backend in force, so a run on Dask scores bit-identically to an in-process run.
@@ -128,6 +204,8 @@ def _final_step(
         return LinearSVC(C=C, class_weight="balanced", random_state=random_state)
     if approximate and kernel == "chi2":  # its approximation is the additive chi2 pipeline
         kernel = "additive_chi2"
+    if kernel == "rbf" and gram:
+        return GramRBFSVC(C=C, gamma=gamma, class_weight="balanced")
     if kernel in ("rbf", "linear"):
         return SVC(kernel=kernel, C=C, gamma=gamma, class_weight="balanced")
     if kernel == "chi2":
@@ -289,8 +367,9 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
             else:
                 settings = [(c, "scale") for c in self.C]
             comps = int(self.approximate_components)
+            gram = F.shape[1] >= GRAM_FROM
             clfs = [
-                _final_step(kernel, c, g, self.random_state, approximate, comps)
+                _final_step(kernel, c, g, self.random_state, approximate, comps, gram)
                 for c, g in settings
             ]
             grid.append({"kernel": kernel, "pipe": pipe, "clf": clfs})
@@ -316,14 +395,7 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
     ) -> TunedClassifier:
         self._validate_params()
         F, y = validate_data(self, X, y, dtype=np.float64)
-        kind = type_of_target(y, input_name="y", raise_unknown=True)
-        if kind not in ("binary", "multiclass"):
-            raise ValueError(f"Unknown label type: {kind}; y must hold class labels 0 and 1")
-        self.classes_ = np.unique(y)
-        if self.classes_.size > 2:
-            raise ValueError(f"Only binary classification is supported. Got {self.classes_}")
-        if self.classes_.size < 2:
-            raise ValueError(f"y holds one class only ({self.classes_}); it needs both classes")
+        self.classes_ = _check_binary(y)
         if self.norm is not None and np.any(F < 0):
             raise ValueError(
                 f"Negative values in data passed to {type(self).__name__} with norm="

@@ -14,7 +14,7 @@ from sklearn.utils.estimator_checks import check_estimator
 
 from classifiers.cnn.estimator import CNNClassifier
 from classifiers.fusion import DeepFeatureSVM, ScoreFusion
-from classifiers.svm import HistogramNormaliser, TunedClassifier
+from classifiers.svm import GramRBFSVC, HistogramNormaliser, TunedClassifier
 from classifiers.transductive import BatchStandardiser
 from features.augmenter import CaptureAugmenter
 from features.coalbp import CoALBP
@@ -109,6 +109,7 @@ def _run(estimator, reason: str | None) -> list[str]:
     [
         TunedClassifier(C=(1.0,), gamma=(1.0,)),
         TunedClassifier(kernels=("linear", "logistic"), norm=None),
+        GramRBFSVC(),
         HistogramNormaliser(),
         HistogramNormaliser(None),
     ],

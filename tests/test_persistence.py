@@ -89,6 +89,17 @@ def test_real_pipelines_round_trip_through_their_folder(tmp_path, seed_records, 
     assert loaded.threshold == -0.1
 
 
+def test_a_gram_kernel_svm_round_trips(tmp_path):
+    """Long vectors end in a GramRBFSVC: an allowed type, and the same scores after loading."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.dirichlet(np.ones(2048), 20), rng.dirichlet(np.arange(1, 2049), 20)])
+    model = TunedClassifier(C=(1.0, 10.0), gamma=(1.0,)).fit(X, np.repeat([0, 1], 20))
+    assert type(model.classifier_[-1]).__name__ == "GramRBFSVC"
+    save_fitted(tmp_path / "m", model, 0.0, {"method": "coalbp-svm"})
+    loaded = load_fitted(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.estimator.decision_function(X), model.decision_function(X))
+
+
 @pytest.mark.parametrize("hybrid", ["fusion-zmean", "deep-features-svm"])
 def test_hybrids_holding_a_cnn_round_trip_without_pickle(tmp_path, seed_records, hybrid):
     """ScoreFusion and DeepFeatureSVM: the fitted CNN goes beside the archive as .keras."""

@@ -8,14 +8,18 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.metrics import roc_auc_score
 from sklearn.metrics.pairwise import chi2_kernel
 from sklearn.pipeline import Pipeline
+from sklearn.svm import SVC
 
+import classifiers.svm
 from benchmarks.datasets import load_dataset
 from benchmarks.splits import group_ids
 from classifiers.fitting import fit_method
 from classifiers.registry import METHODS, build_method, get_method
 from classifiers.svm import (
+    GRAM_FROM,
     KERNELS,
     Chi2Kernel,
+    GramRBFSVC,
     HistogramNormaliser,
     TunedClassifier,
     make_classifier,
@@ -190,3 +194,44 @@ def test_colour_lbp_svm_on_real_records(seed600_dir):
     scores = model.decision_function(Xt)
     assert scores.shape == (40,) and np.all(np.isfinite(scores))
     assert roc_auc_score([r.label for r in test], scores) > 0.8
+
+
+@pytest.mark.parametrize("gamma", ["scale", 2e-4])
+def test_gram_rbf_svc_is_sklearns_rbf_svc(gamma):
+    """Same decision values and labels as SVC(kernel="rbf"), sample weights and all."""
+    rng = np.random.default_rng(1)
+    X = np.sqrt(np.vstack([rng.dirichlet(np.ones(2500), 80), rng.dirichlet(np.ones(2500) * 2, 80)]))
+    y = np.repeat([0, 1], 80)
+    train, test = np.r_[0:60, 80:140], np.r_[60:80, 140:160]
+    weights = rng.uniform(0.5, 2.0, 120)
+    ours = GramRBFSVC(C=5.0, gamma=gamma).fit(X[train], y[train], sample_weight=weights)
+    svc = SVC(kernel="rbf", C=5.0, gamma=gamma, class_weight="balanced")
+    svc.fit(X[train], y[train], sample_weight=weights)
+    np.testing.assert_allclose(
+        ours.decision_function(X[test]), svc.decision_function(X[test]), rtol=0, atol=1e-9
+    )
+    assert np.array_equal(ours.predict(X[test]), svc.predict(X[test]))
+    assert len(ours.support_vectors_) == len(svc.support_)  # only those are kept
+    with pytest.raises(ValueError, match="Only binary"):
+        GramRBFSVC().fit(X[:3], [0, 1, 2])
+
+
+def test_coalbp_svm_on_real_records_tunes_the_same_with_gram_kernels(seed600_dir, monkeypatch):
+    """CoALBP's 18,432-long vectors take the BLAS path; the grid search and its scores are the
+    same as with libsvm's own kernel."""
+    records = load_dataset(seed600_dir).records
+    train, test = records[:20] + records[300:320], records[250:260] + records[550:560]
+    X, Xt = np.empty(len(train), dtype=object), np.empty(len(test), dtype=object)
+    X[:], Xt[:] = train, test
+    y = [r.label for r in train]
+    params = {"coalbp-svm": {"clf__C": (1.0, 10.0), "clf__gamma": (0.1, 1.0)}}
+    fast = fit_method(build_method("coalbp-svm", params), X, y, groups=group_ids(X))
+    assert isinstance(fast["clf"].classifier_[-1], GramRBFSVC)
+    monkeypatch.setattr(classifiers.svm, "GRAM_FROM", 10**9)
+    plain = fit_method(build_method("coalbp-svm", params), X, y, groups=group_ids(X))
+    assert type(plain["clf"].classifier_[-1]) is SVC
+    assert plain["clf"].best_params_["clf"].C == fast["clf"].best_params_["clf"].C
+    np.testing.assert_allclose(
+        fast.decision_function(Xt), plain.decision_function(Xt), rtol=0, atol=1e-8
+    )
+    assert fast[:-1].transform(Xt[:1]).shape[1] >= GRAM_FROM
