@@ -17,7 +17,7 @@ linear kernel -> `LinearSVC`. `variant_` says which ran.
 
 An exact RBF SVM on vectors of at least `GRAM_FROM` features is a `GramRBFSVC`: the same model as
 `SVC(kernel="rbf")`, its kernel matrices computed by BLAS instead of libsvm's loop over entries
-(CoALBP's 18,432-long vectors: 0.25 s against 4.7 s per fit on 320 rows).
+(on CoALBP's 18,432-long vectors, that loop is most of a fit's time).
 
 `TunedClassifier` is the last step of every handcrafted method's pipeline: over a feature matrix,
 it grid-searches C, gamma and kernel with `StratifiedGroupKFold`. It requests `groups` through
