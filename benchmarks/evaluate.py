@@ -38,6 +38,7 @@ import math
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -340,8 +341,8 @@ def evaluate_files(
 
 
 def compare_files(
-    path_a: str,
-    path_b: str,
+    path_a: str | Sequence[str],
+    path_b: str | Sequence[str],
     criterion: str = "eer",
     fold: int | None = None,
     n_boot: int = 1000,
@@ -349,20 +350,37 @@ def compare_files(
     metric: str = "acer",
 ) -> dict:
     """Paired comparison of two harness score files (each with its own dev and test rows) tested
-    on the same presentations: metric(A) - metric(B) with its paired group bootstrap interval."""
+    on the same presentations: metric(A) - metric(B) with its paired group bootstrap interval.
+
+    With equally long lists of files (the i-th of A and of B tested on the same i-th set, e.g.
+    one per held-out dataset), the mean of the metric over the sets is compared, each set's
+    groups resampled on their own (`paired_mean_difference`)."""
     parse_criterion(criterion)
-    values = []
-    for path in (path_a, path_b):
-        test, dev = _selected(path, None, fold)
-        values.append((test, evaluate_scores(test, dev, criterion, "frame", n_boot, seed)))
-    (ta, ra), (tb, rb) = values
-    try:
-        a, b, c = paired_difference(ta, ra["folds"], tb, rb["folds"], metric, n_boot, seed)
-    except ScoreFileError as e:
-        raise ScoreFileError(f"{path_a} vs {path_b}: {e}") from None
+    many = not isinstance(path_a, str | Path)
+    paths_a = [str(x) for x in path_a] if many else [str(path_a)]
+    paths_b = [str(x) for x in path_b] if many else [str(path_b)]
+    if len(paths_a) != len(paths_b):
+        raise ScoreFileError(
+            f"{len(paths_a)} files to compare with {len(paths_b)}: pair them one to one"
+        )
+    pairs, sources = [], []
+    for pa, pb in zip(paths_a, paths_b, strict=True):
+        runs = []
+        for path in (pa, pb):
+            test, dev = _selected(path, None, fold)
+            result = evaluate_scores(test, dev, criterion, "frame", n_boot, seed)
+            runs.append((test, result["folds"]))
+            sources.append(result["threshold_source"])
+        try:
+            _paired_statistics(runs[0], runs[1], metric)
+        except ScoreFileError as e:
+            raise ScoreFileError(f"{pa} vs {pb}: {e}") from None
+        pairs.append((runs[0], runs[1]))
+    a, b, c = paired_mean_difference(pairs, metric, n_boot, seed)
     return {
-        "a": str(path_a),
-        "b": str(path_b),
+        "a": paths_a if many else paths_a[0],
+        "b": paths_b if many else paths_b[0],
+        "mean_over": len(pairs) if many else None,
         "metric": metric,
         "value_a": a,
         "value_b": b,
@@ -372,7 +390,7 @@ def compare_files(
         "n_boot": n_boot,
         "seed": seed,
         "verdict": c.verdict,
-        "threshold_source": [ra["threshold_source"], rb["threshold_source"]],
+        "threshold_source": sources,
     }
 
 
@@ -451,7 +469,13 @@ def _parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--test", required=True, metavar="TEST.csv", help="score file with test rows")
+    p.add_argument(
+        "--test",
+        required=True,
+        nargs="+",
+        metavar="TEST.csv",
+        help="score file with test rows (several only with --compare)",
+    )
     p.add_argument("--dev", metavar="DEV.csv", help="score file whose dev rows fix the threshold")
     p.add_argument(
         "--criterion",
@@ -471,9 +495,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument(
         "--compare",
+        nargs="+",
         metavar="B.csv",
         help="a second score file tested on the same presentations: the paired comparison of "
-        "the --test file (A) with it, each judged at its own dev threshold (frame level)",
+        "the --test file (A) with it, each judged at its own dev threshold (frame level); with "
+        "several --test files and as many here, the i-th paired with the i-th, the mean compared",
     )
     p.add_argument(
         "--metric",
@@ -494,6 +520,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "--compare reads each file's own dev rows at frame level: no --dev/--level"
             )
         return _compare(args)
+    if len(args.test) > 1:
+        parser.error("several --test files go with --compare (as many files, paired in order)")
+    args.test = args.test[0]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ScoreConventionWarning)
@@ -516,9 +545,10 @@ def _compare(args: argparse.Namespace) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ScoreConventionWarning)
+            single = len(args.test) == len(args.compare) == 1
             c = compare_files(
-                args.test, args.compare, args.criterion, args.fold, args.n_boot, args.seed,
-                args.metric,
+                args.test[0] if single else args.test, args.compare[0] if single else args.compare,
+                args.criterion, args.fold, args.n_boot, args.seed, args.metric,
             )  # fmt: skip
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -527,9 +557,11 @@ def _compare(args: argparse.Namespace) -> int:
         print(json.dumps(_jsonable(c), indent=2))
         return 0
     lo, hi = c["difference_ci"]
-    print(f"A: {c['a']}\nB: {c['b']}")
+    many = c["mean_over"] is not None
+    print(f"A: {', '.join(c['a']) if many else c['a']}\nB: {', '.join(c['b']) if many else c['b']}")
+    what = f"mean {c['metric'].upper()} over {c['mean_over']} sets" if many else c["metric"].upper()
     print(
-        f"{c['metric'].upper()} A {100 * c['value_a']:.2f}% vs B {100 * c['value_b']:.2f}%: "
+        f"{what} A {100 * c['value_a']:.2f}% vs B {100 * c['value_b']:.2f}%: "
         f"A - B {100 * c['difference']:+.2f} points [{100 * lo:+.2f}, {100 * hi:+.2f}] "
         f"({c['level']:.0%} paired group bootstrap, {c['n_boot']} resamples): {c['verdict']}"
     )

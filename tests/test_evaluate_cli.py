@@ -397,3 +397,11 @@ def test_compare_refuses_files_of_other_presentations(capsys, tmp_path, harness_
     with pytest.raises(SystemExit):
         main(["--test", other, "--compare", other, "--dev", other])
     assert "--compare reads each file's own dev rows" in capsys.readouterr().err
+    mine = str(harness_result.score_file)
+    code, _, err = run_cli(capsys, "--test", mine, mine, "--compare", mine, other)
+    assert code == 2 and f"{mine} vs {other}: the two were not tested on the same" in err
+    code, _, err = run_cli(capsys, "--test", mine, mine, "--compare", mine)
+    assert code == 2 and "2 files to compare with 1" in err
+    with pytest.raises(SystemExit):
+        main(["--test", mine, mine])
+    assert "several --test files go with --compare" in capsys.readouterr().err

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import benchmarks.harness
+from benchmarks.evaluate import main as evaluate_main
 from benchmarks.run import main
 from benchmarks.scores import read_scores
 from benchmarks.transfer import dataset_weights, tag
@@ -289,7 +290,7 @@ def test_an_ablation_is_refused_with_several_test_sets(tmp_path, seed_subset_dir
 
 
 def test_leave_one_out_never_ranks_audit_or_transductive_rows(
-    tmp_path, seed_subset_dir, nuaa_subset_dir
+    tmp_path, seed_subset_dir, nuaa_subset_dir, capsys
 ):
     cfg = tmp_path / "fast.toml"
     cfg.write_text(
@@ -317,3 +318,12 @@ def test_leave_one_out_never_ranks_audit_or_transductive_rows(
     assert mean["value_a"] == pytest.approx(rows["lbp-lr"]["mean_acer"])
     assert mean["difference"] == pytest.approx(np.mean([c["difference"] for c in pairs.values()]))
     assert f"| mean | {other} | {100 * mean['difference']:+.2f} [" in text
+    # the command line pairs the same score files on the mean, with the same result
+    files = {m: [out / f"without-{d}" / "scores" / f"{m}.csv" for d in doc["held_out"]]
+             for m in ("lbp-lr", other)}  # fmt: skip
+    code = evaluate_main(["--test", *map(str, files["lbp-lr"]), "--compare",
+                          *map(str, files[other]), "--n-boot", "50", "--json"])  # fmt: skip
+    cli = json.loads(capsys.readouterr().out)
+    assert code == 0 and cli["mean_over"] == 2
+    for key in ("value_a", "value_b", "difference", "difference_ci"):
+        assert cli[key] == pytest.approx(mean[key]), key
