@@ -33,7 +33,7 @@ from benchmarks.scores import ScoreFileError, ScoreTable, write_scores
 from benchmarks.splits import group_ids
 from benchmarks.stats import PairedComparison
 from classifiers.fitting import fit_method
-from features.records import Presentation
+from features.records import DATASET_KEY, Presentation
 
 
 class HarnessError(RuntimeError):
@@ -138,6 +138,14 @@ def _variant(estimator: BaseEstimator) -> str | None:
     return getattr(last, "variant_", None)
 
 
+def _by_dataset(X: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
+    """`idx` split by the records' dataset (`DATASET_KEY`), in order of first appearance: each
+    dataset of a scored part is scored in a call of its own, so a step that uses the statistics
+    of the batch it scores (the transductive standardiser) sees one dataset at a time."""
+    names = np.array([X[i].extra.get(DATASET_KEY, "") for i in idx], dtype=object)
+    return [idx[names == name] for name in dict.fromkeys(names.tolist())] if idx.size else [idx]
+
+
 def _check_fold(fold: object, y: np.ndarray, where: str, need_dev: bool) -> None:
     for part in ("train", "dev", "test"):
         idx = np.asarray(getattr(fold, part))
@@ -200,14 +208,14 @@ def evaluate_method(
         if _variant(est) is not None:
             variants.append(_variant(est))
         for split in ("dev", "test"):
-            idx = np.asarray(getattr(fold, split))
-            start = time.perf_counter()
-            scores = _attack_scores(est, X[idx], f"{where}, {split}")
-            score_seconds += time.perf_counter() - start
-            rows["index"] += idx.tolist()
-            rows["fold"] += [fold.index] * idx.size
-            rows["split"] += [split] * idx.size
-            rows["score"] += scores.tolist()
+            for idx in _by_dataset(X, np.asarray(getattr(fold, split))):
+                start = time.perf_counter()
+                scores = _attack_scores(est, X[idx], f"{where}, {split}")
+                score_seconds += time.perf_counter() - start
+                rows["index"] += idx.tolist()
+                rows["fold"] += [fold.index] * idx.size
+                rows["split"] += [split] * idx.size
+                rows["score"] += scores.tolist()
     idx = np.array(rows.pop("index"), dtype=int)
     out_path = None if out_dir is None else Path(out_dir) / "scores" / f"{name}.csv"
     table = ScoreTable.from_columns(

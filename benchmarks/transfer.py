@@ -23,6 +23,7 @@ so two datasets never share a sample id or a group. Where the rows carry video i
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,9 +38,7 @@ from benchmarks.provenance import provenance
 from benchmarks.report import write_comparison
 from benchmarks.scores import aggregate_by_video, write_scores
 from benchmarks.splits import transfer_fold
-from features.records import Dataset, DatasetError, Presentation
-
-DATASET_KEY = "dataset"
+from features.records import DATASET_KEY, Dataset, DatasetError, Presentation
 
 
 def tag(dataset: Dataset) -> Dataset:
@@ -154,11 +153,17 @@ class Transfer:
             own_test_k=cfg.folds if self.own_test else None,
         )
         records = [r for d in self.train + self.tests for r in d.records]
+        weights = None
+        if (
+            self.balance
+        ):  # over the training datasets only: their mean weight is 1, whatever is tested
+            n_train = sum(len(d.records) for d in self.train)
+            weights = np.ones(len(records))
+            weights[:n_train] = dataset_weights(records[:n_train])
         key = digest(
             [[d.content_hash() for d in self.train + self.tests], fold.train, fold.dev, fold.test]
-            + [self.balance]
+            + [None if weights is None else hashlib.sha256(weights.tobytes()).hexdigest()]
         )
-        weights = dataset_weights(records) if self.balance else None
         return Experiment(
             self.name,
             records,

@@ -15,6 +15,8 @@ from types import MappingProxyType
 BONAFIDE = 0
 ATTACK = 1
 LABEL_NAMES = {BONAFIDE: "bonafide", ATTACK: "attack"}
+DATASET_KEY = "dataset"
+"""The `extra` key naming a record's dataset, set when several datasets are used at once."""
 
 
 @dataclass(frozen=True)

@@ -191,6 +191,64 @@ def test_single_sources_pair_each_union_with_each_of_its_sources_alone(
     assert "| replay-mini | lbp-lr | seed600-subset |" in text
 
 
+TRANSDUCTIVE = FAST + (
+    "[params.colour-lbp-svm-transductive]\nclf__C = [1.0]\nclf__gamma = [1.0]\n"
+    "clf__inner_splits = 2\nstandardise__min_batch = 2\n"  # the subsets' dev sets are tiny
+)
+
+
+def test_each_test_dataset_is_scored_on_its_own(tmp_path, seed_subset_dir, nuaa_subset_dir,
+                                                replay_subset):  # fmt: skip
+    """A transductive method standardises a test dataset by its own statistics, whichever other
+    datasets the same fit also scores: NUAA's scores do not depend on Replay-Attack's presence."""
+    cfg = tmp_path / "fast.toml"
+    cfg.write_text(TRANSDUCTIVE)
+    method = "colour-lbp-svm-transductive"
+    scores = {}
+    for tests in ([nuaa_subset_dir], [nuaa_subset_dir, replay_subset]):
+        out = tmp_path / f"out{len(tests)}"
+        code, _, err = run("--train-data", seed_subset_dir, "--test-data", *tests, "--methods",
+                           method, "--config", cfg, "--out", out, "--no-progress")  # fmt: skip
+        assert code == 0, err
+        table = (
+            read_scores(out / "scores" / f"{method}.csv")
+            if len(tests) == 1
+            else read_scores(
+                out / "seed600-subset-to-nuaa-subset+replay-mini" / "scores" / f"{method}.csv"
+            )
+        )
+        nuaa = np.char.startswith(table.sample_id.astype(str), "nuaa-subset/")
+        scores[len(tests)] = dict(zip(table.sample_id[nuaa], table.score[nuaa], strict=True))
+    assert scores[1].keys() == scores[2].keys() and len(scores[1]) == 20  # all of nuaa-subset
+    np.testing.assert_allclose([scores[2][k] for k in scores[1]], list(scores[1].values()))
+
+
+def test_training_weights_balance_the_training_datasets_alone(
+    tmp_path, seed_subset_dir, nuaa_subset_dir, replay_subset, config, monkeypatch
+):
+    """Each training dataset of a union carries the same total weight and the union's records
+    have mean weight 1, however large the held-out dataset (its records are never weighted)."""
+    seen = []
+    real = benchmarks.harness.fit_on
+
+    def recording(estimator, X, y, dev, weights):
+        union = np.array([r.extra["dataset"] for r in [*X, *dev[0]]])  # train + dev
+        seen.append((union[: len(X)], union, weights))
+        return real(estimator, X, y, dev, weights)
+
+    monkeypatch.setattr(benchmarks.harness, "fit_on", recording)
+    code, _, err = run("--leave-one-out", seed_subset_dir, nuaa_subset_dir, replay_subset,
+                       "--methods", "lbp-lr", "--config", config, "--out", tmp_path / "loo",
+                       "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert len(seen) == 3
+    for names, union, weights in seen:
+        assert len(set(union)) == 2
+        for name in set(union):  # N / (2 n_d): the union's records weigh 1 on average
+            expected = len(union) / (2 * np.sum(union == name))
+            assert weights[names == name] == pytest.approx(expected)
+
+
 def test_dataset_weights_give_every_dataset_the_same_total():
     def records(name: str, n: int) -> Dataset:
         recs = [Presentation(f"{i}", Path(f"/x/{i}"), i % 2, f"{name}{i}") for i in range(n)]
