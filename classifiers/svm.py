@@ -15,7 +15,8 @@ instead (`APPROXIMATIONS`): RBF -> `Nystroem` features + `LinearSVC`; exponentia
 `AdditiveChi2Sampler` + `LinearSVC` (the additive chi2 kernel, Vedaldi & Zisserman 2012); a
 linear kernel -> `LinearSVC`. `variant_` says which ran.
 
-An exact RBF SVM on vectors of at least `GRAM_FROM` features is a `GramRBFSVC`: the same model as
+In `TunedClassifier`, an exact RBF SVM on vectors of at least `GRAM_FROM` features (and at most
+`GRAM_ROWS` training rows) is a `GramRBFSVC`: the same model as
 `SVC(kernel="rbf")`, its kernel matrices computed by BLAS instead of libsvm's loop over entries
 (on CoALBP's 18,432-long vectors, that loop is most of a fit's time).
 
@@ -57,7 +58,9 @@ APPROXIMATIONS = {
 """What each exact kernel becomes above `TunedClassifier.approximate_above` training rows."""
 DEFAULT_APPROXIMATE_ABOVE = 20_000
 GRAM_FROM = 2_000
-"""Exact RBF SVMs on at least this many features compute their kernels with BLAS (`GramRBFSVC`)."""
+"""In `TunedClassifier`, exact RBF SVMs on at least this many features (and at most `GRAM_ROWS`
+training rows: the kernel matrix is held in memory) compute their kernels with BLAS."""
+GRAM_ROWS = 10_000
 
 
 class HistogramNormaliser(TransformerMixin, BaseEstimator):
@@ -148,20 +151,27 @@ class GramRBFSVC(ClassifierMixin, BaseEstimator):
     def fit(
         self, X: np.ndarray, y: Sequence[int], sample_weight: Sequence[float] | None = None
     ) -> GramRBFSVC:
+        gamma = self.gamma
+        if gamma != "scale" and (
+            isinstance(gamma, bool) or not isinstance(gamma, Real) or gamma <= 0
+        ):
+            raise ValueError(f"gamma must be a positive number or 'scale', got {gamma!r}")
         X, y = validate_data(self, X, y, dtype=np.float64)
         _check_binary(y)
-        if self.gamma == "scale":
+        if gamma == "scale":
             variance = X.var()
-            self.gamma_ = 1.0 / (X.shape[1] * variance) if variance > 0 else 1.0
-        elif isinstance(self.gamma, Real) and self.gamma > 0:
-            self.gamma_ = float(self.gamma)
-        else:
-            raise ValueError(f"gamma must be a positive number or 'scale', got {self.gamma!r}")
-        gram = np.exp(-self.gamma_ * euclidean_distances(X, squared=True))
+            gamma = 1.0 / (X.shape[1] * variance) if variance > 0 else 1.0
+        self.gamma_ = float(gamma)
+        gram = euclidean_distances(X, squared=True)
+        np.exp(gram * -self.gamma_, out=gram)
         svc = SVC(kernel="precomputed", C=self.C, class_weight=self.class_weight)
         svc.fit(gram, y, sample_weight=sample_weight)
         self.classes_ = svc.classes_
-        self.support_vectors_ = X[svc.support_]
+        # libsvm leaves out samples of weight <= 0 before solving: support_ indexes the rest
+        kept = np.arange(len(X))
+        if sample_weight is not None:
+            kept = np.flatnonzero(_check_sample_weight(sample_weight, X) > 0)
+        self.support_vectors_ = X[kept[svc.support_]]
         self.dual_coef_ = svc.dual_coef_
         self.intercept_ = svc.intercept_
         return self
@@ -367,7 +377,7 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
             else:
                 settings = [(c, "scale") for c in self.C]
             comps = int(self.approximate_components)
-            gram = F.shape[1] >= GRAM_FROM
+            gram = F.shape[1] >= GRAM_FROM and len(F) <= GRAM_ROWS
             clfs = [
                 _final_step(kernel, c, g, self.random_state, approximate, comps, gram)
                 for c, g in settings
