@@ -162,7 +162,8 @@ class Transfer:
             weights[:n_train] = dataset_weights(records[:n_train])
         key = digest(
             [[d.content_hash() for d in self.train + self.tests], fold.train, fold.dev, fold.test]
-            + [None if weights is None else hashlib.sha256(weights.tobytes()).hexdigest()]
+            # unweighted: False, as in keys made before the weights were part of them
+            + [False if weights is None else hashlib.sha256(weights.tobytes()).hexdigest()]
         )
         return Experiment(
             self.name,
