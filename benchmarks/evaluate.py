@@ -357,6 +357,8 @@ def compare_files(
     groups resampled on their own (`paired_mean_difference`)."""
     parse_criterion(criterion)
     many = not isinstance(path_a, str | Path)
+    if many == isinstance(path_b, str | Path):
+        raise ValueError("compare one file with one file, or a list of files with a list")
     paths_a = [str(x) for x in path_a] if many else [str(path_a)]
     paths_b = [str(x) for x in path_b] if many else [str(path_b)]
     if len(paths_a) != len(paths_b):

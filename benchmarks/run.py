@@ -395,6 +395,9 @@ def _leave_one_out(args: argparse.Namespace, cfg: Config, started: str) -> None:
         exp, judged = transfer.run(cfg, not args.no_progress, args.command)
         _write_cells(transfer, exp, judged, cfg, stats, base, started, args.command)
         held[test.name] = judged[test.name]
+    write_leave_one_out(
+        base, held, cfg, args.command
+    )  # before the single sources: kept if they fail
     single: dict[tuple[str, str], list[MethodResult]] = {}
     for source in datasets if args.single_sources else ():
         others = [d for d in datasets if d is not source]
@@ -402,7 +405,8 @@ def _leave_one_out(args: argparse.Namespace, cfg: Config, started: str) -> None:
         exp, judged = transfer.run(cfg, not args.no_progress, args.command)
         _write_cells(transfer, exp, judged, cfg, stats, base, started, args.command)
         single.update({(source.name, test): rows for test, rows in judged.items()})
-    write_leave_one_out(base, held, cfg, args.command, single)
+    if single:
+        write_leave_one_out(base, held, cfg, args.command, single)
 
 
 if __name__ == "__main__":

@@ -181,7 +181,7 @@ def _single_source_pairs(
             for (source, test), alone in single.items():
                 if test != d:
                     continue
-                other = next(r for r in alone if r.name == union.name)
+                other = {r.name: r for r in alone}[union.name]
                 c = paired_comparison(union, other, cfg.n_boot, cfg.seed).to_dict()
                 verdict = {"A better": "union better", "B better": f"{source} alone better"}
                 c["verdict"] = verdict.get(c["verdict"], c["verdict"])
