@@ -294,7 +294,13 @@ def paired_mean_difference(
     """As `paired_difference`, for the mean of the metric over several independent test sets
     (one (A, B) pair of (test rows, folds) per set, for instance per held-out dataset): the
     means of A and B and the bootstrap of the mean difference (`paired_bootstrap_mean`)."""
-    samples = [_paired_statistics(a, b, metric) for a, b in pairs]
+    return _mean_difference([_paired_statistics(a, b, metric) for a, b in pairs], n_boot, seed)
+
+
+def _mean_difference(
+    samples: Sequence[tuple[Statistic, Statistic, np.ndarray]], n_boot: int, seed: int
+) -> tuple[float, float, PairedComparison]:
+    """The means of A and B over `_paired_statistics` samples, and the paired bootstrap."""
     value_a = [stat_a(np.arange(len(groups))) for stat_a, _, groups in samples]
     value_b = [stat_b(np.arange(len(groups))) for _, stat_b, groups in samples]
     comparison = paired_bootstrap_mean(samples, n_boot, seed)
@@ -365,7 +371,7 @@ def compare_files(
         raise ScoreFileError(
             f"{len(paths_a)} files to compare with {len(paths_b)}: pair them one to one"
         )
-    pairs, sources = [], []
+    samples, sources = [], []
     for pa, pb in zip(paths_a, paths_b, strict=True):
         runs = []
         for path in (pa, pb):
@@ -374,15 +380,14 @@ def compare_files(
             runs.append((test, result["folds"]))
             sources.append(result["threshold_source"])
         try:
-            _paired_statistics(runs[0], runs[1], metric)
+            samples.append(_paired_statistics(runs[0], runs[1], metric))
         except ScoreFileError as e:
             raise ScoreFileError(f"{pa} vs {pb}: {e}") from None
-        pairs.append((runs[0], runs[1]))
-    a, b, c = paired_mean_difference(pairs, metric, n_boot, seed)
+    a, b, c = _mean_difference(samples, n_boot, seed)
     return {
         "a": paths_a if many else paths_a[0],
         "b": paths_b if many else paths_b[0],
-        "mean_over": len(pairs) if many else None,
+        "mean_over": len(samples) if many else None,
         "metric": metric,
         "value_a": a,
         "value_b": b,

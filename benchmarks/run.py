@@ -395,9 +395,8 @@ def _leave_one_out(args: argparse.Namespace, cfg: Config, started: str) -> None:
         exp, judged = transfer.run(cfg, not args.no_progress, args.command)
         _write_cells(transfer, exp, judged, cfg, stats, base, started, args.command)
         held[test.name] = judged[test.name]
-    write_leave_one_out(
-        base, held, cfg, args.command
-    )  # before the single sources: kept if they fail
+    # written before the single sources too, so that it is kept if they fail
+    write_leave_one_out(base, held, cfg, args.command)
     single: dict[tuple[str, str], list[MethodResult]] = {}
     for source in datasets if args.single_sources else ():
         others = [d for d in datasets if d is not source]

@@ -154,9 +154,7 @@ class Transfer:
         )
         records = [r for d in self.train + self.tests for r in d.records]
         weights = None
-        if (
-            self.balance
-        ):  # over the training datasets only: their mean weight is 1, whatever is tested
+        if self.balance:  # over the training datasets only: mean weight 1, whatever is tested
             n_train = sum(len(d.records) for d in self.train)
             weights = np.ones(len(records))
             weights[:n_train] = dataset_weights(records[:n_train])

@@ -173,15 +173,16 @@ def _single_source_pairs(
 ) -> list[dict]:
     """Per held-out set and method (audit rows aside), the union's fit paired with each source's
     own fit: A = trained on the union, B = trained on `source` alone."""
+    alone = {(source, test, r.name): r for (source, test), rows in single.items() for r in rows}
     pairs = []
     for d, rows in held.items():
         for union in rows:
             if union.family == AUDIT_FAMILY:
                 continue
-            for (source, test), alone in single.items():
+            for source, test in single:
                 if test != d:
                     continue
-                other = {r.name: r for r in alone}[union.name]
+                other = alone[(source, test, union.name)]
                 c = paired_comparison(union, other, cfg.n_boot, cfg.seed).to_dict()
                 verdict = {"A better": "union better", "B better": f"{source} alone better"}
                 c["verdict"] = verdict.get(c["verdict"], c["verdict"])
