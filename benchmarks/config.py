@@ -35,7 +35,7 @@ from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
 from benchmarks.metrics import parse_criterion
-from classifiers.registry import EXTERNAL_PREFIX, METHODS, build_method, get_method
+from classifiers.registry import EXTERNAL_PREFIX, METHODS, build_method, get_method, known_names
 from features.faces import FaceCropper
 
 DEFAULT_CONFIG = "default.toml"
@@ -203,15 +203,12 @@ def _method_list(value: Any, where: str) -> tuple[str, ...]:
         raise ConfigError(f"{where}: methods lists {twice} more than once")
     unknown = [m for m in value if not _known(m)]
     if unknown:
-        raise ConfigError(
-            f"{where}: unknown method(s) {unknown}; known: {', '.join(METHODS)}, "
-            f"{EXTERNAL_PREFIX}<name>"
-        )
+        raise ConfigError(f"{where}: unknown method(s) {unknown}; known: {known_names()}")
     return tuple(value)
 
 
 def _known(name: str) -> bool:
-    """A registered method, or a well-formed ``onnx:<name>``."""
+    """A registered method, or a well-formed ``onnx:<name>`` or ``per-source:<method>``."""
     try:
         get_method(name)
     except ValueError:
@@ -340,8 +337,7 @@ def _variant(raw: Any, where: str) -> Variant:
     _keys(raw, _VARIANT_KEYS, where)
     if not isinstance(raw.get("method"), str) or not _known(raw["method"]):
         raise ConfigError(
-            f"{where}: method must be one of {', '.join(METHODS)}, {EXTERNAL_PREFIX}<name>, "
-            f"got {raw.get('method')!r}"
+            f"{where}: method must be one of {known_names()}, got {raw.get('method')!r}"
         )
     params = raw.get("params", {})
     if not isinstance(params, Mapping):

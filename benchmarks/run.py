@@ -33,7 +33,7 @@ from benchmarks.harness import MethodResult
 from benchmarks.splits import check_supports, make_folds
 from benchmarks.transfer import Transfer, tag, write_results
 from benchmarks.transfer_report import write_leave_one_out, write_matrix
-from classifiers.registry import EXTERNAL_PREFIX, METHODS, build_method
+from classifiers.registry import EXTERNAL_PREFIX, METHODS, PER_SOURCE_PREFIX, build_method
 from features.base import FeatureExtractor
 from features.execution import Execution, ExecutionError
 from features.faces import crop_dataset
@@ -102,6 +102,10 @@ def _list_methods() -> str:
     rows = [f"{m.name:<{width}}  {m.family:<11}  {m.description}" for m in METHODS.values()]
     external = f"{EXTERNAL_PREFIX}<name>"
     rows.append(f"{external:<{width}}  {'external':<11}  a pre-trained ONNX model ([onnx.<name>])")
+    sources = f"{PER_SOURCE_PREFIX}<method>"
+    rows.append(
+        f"{sources:<{width}}  {'<method>s':<11}  one <method> per training dataset, scores fused"
+    )
     return "\n".join(rows)
 
 

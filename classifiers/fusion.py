@@ -6,6 +6,8 @@
   `fit` (the harness passes train and dev only), so test labels cannot shape the fusion.
   Note: the harness also picks its decision threshold on the same dev scores, so a stacker's
   dev scores are in-sample for it; the threshold may be slightly optimistic on dev.
+- `SourceEnsemble` fits one copy of a method per training dataset and fuses their scores the
+  same way (dev statistics or a stacker): multi-source training without pooling the sources.
 - `DeepFeatureSVM` trains a CNN on train (dev for early stopping only), then fits an RBF SVM
   on the penultimate-layer embeddings of the TRAINING images.
 All scores are attack scores (higher = more likely an attack).
@@ -26,6 +28,7 @@ from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
 from classifiers.fitting import fit_method
+from features.records import DATASET_KEY
 
 FUSION_METHODS = ("zmean", "stacking")
 
@@ -99,6 +102,10 @@ class ScoreFusion(ClassifierMixin, BaseEstimator):
                 clone(est), X, y, groups=groups, dev=(X_dev, y_dev), sample_weight=sample_weight
             )
             self.estimators_.append((name, fitted))
+        return self._fit_fusion(X_dev, y_dev)
+
+    def _fit_fusion(self, X_dev: Any, y_dev: np.ndarray) -> ScoreFusion:
+        """Learn the fusion of the fitted `estimators_` from their scores of the dev set."""
         S = self.base_scores(X_dev)
         self.mean_ = S.mean(axis=0)
         std = S.std(axis=0)
@@ -110,7 +117,7 @@ class ScoreFusion(ClassifierMixin, BaseEstimator):
             self.stacker_.fit(self._z(S), y_dev)
             self.weights_ = self.stacker_.coef_[0].copy()
         else:
-            self.weights_ = np.full(len(names), 1.0 / len(names))
+            self.weights_ = np.full(S.shape[1], 1.0 / S.shape[1])
         self.classes_ = np.array([0, 1])
         return self
 
@@ -132,6 +139,81 @@ class ScoreFusion(ClassifierMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """1 (attack) where the fused score is >= 0 (the dev mean for zmean; P=0.5 for stacking)."""
         return (self.decision_function(X) >= 0).astype("int64")
+
+
+class SourceEnsemble(ScoreFusion):
+    """One expert per training dataset, fused like `ScoreFusion` on the dev scores of all of them.
+
+    Training on a union of datasets can hide a negative transfer (what a CNN learns from screen
+    replays hurts it on prints); a per-source ensemble, a common domain-generalisation baseline,
+    keeps each source's model apart and averages their opinions instead.
+
+    estimator : the method (e.g. a registered method's pipeline over records) cloned and fitted,
+    with `classifiers.fitting.fit_method`, on the training records of each dataset (the
+    records' ``extra["dataset"]``; records without one form a single source, so on one dataset
+    the ensemble is the method itself, its scores z-normalised). Each expert gets its dataset's
+    dev records for early stopping (all dev records if none are of its dataset), its groups, and
+    its sample weights rescaled to mean 1 within the source.
+    method, C : the fusion of the experts' scores, learned on the whole dev set, as in
+    `ScoreFusion` ("zmean": the mean of dev-z-normalised scores; "stacking").
+    After fit: `estimators_` ((dataset, fitted expert) pairs, sorted by dataset), and
+    `ScoreFusion`'s `mean_`, `scale_`, `weights_` (and `stacker_`).
+    """
+
+    def __init__(self, estimator: BaseEstimator, method: str = "zmean", C: float = 1.0) -> None:
+        self.estimator = estimator
+        self.method = method
+        self.C = C
+
+    def fit(
+        self,
+        X: Any,
+        y: Sequence[int],
+        dev: tuple[Any, Sequence[int]] | None = None,
+        groups: Sequence | None = None,
+        sample_weight: Sequence[float] | None = None,
+    ) -> SourceEnsemble:
+        """Fit one clone of `estimator` per training dataset, then the fusion on `dev`."""
+        self._validate_params()
+        X_dev, y_dev = _check_dev(dev, "SourceEnsemble")
+        y = np.asarray(y)
+        sources, dev_sources = _sources(X), _sources(X_dev)
+        self.estimators_ = []
+        for name in sorted(set(sources)):
+            rows = np.flatnonzero(sources == name)
+            if np.unique(y[rows]).size < 2:
+                raise ValueError(
+                    f"SourceEnsemble: training dataset {name or '(unnamed)'!r} holds one class "
+                    "only; each source needs bona fide and attack presentations"
+                )
+            own = np.flatnonzero(dev_sources == name)
+            own = own if own.size else np.arange(len(y_dev))
+            weights = None
+            if sample_weight is not None:
+                weights = np.asarray(sample_weight, dtype=float)[rows]
+                weights = weights / weights.mean()
+            fitted = fit_method(
+                clone(self.estimator),
+                _take(X, rows),
+                y[rows],
+                groups=None if groups is None else _take(groups, rows),
+                dev=(_take(X_dev, own), y_dev[own]),
+                sample_weight=weights,
+            )
+            self.estimators_.append((name, fitted))
+        return self._fit_fusion(X_dev, y_dev)
+
+
+def _sources(X: Any) -> np.ndarray:
+    """Each record's dataset name (``extra["dataset"]``), "" where it has none."""
+    return np.array([getattr(r, "extra", {}).get(DATASET_KEY, "") for r in X], dtype=object)
+
+
+def _take(items: Any, rows: np.ndarray) -> Any:
+    """`items[rows]` for an array, else a list of those items."""
+    if isinstance(items, np.ndarray):
+        return items[rows]
+    return [items[i] for i in rows]
 
 
 def default_embedding_svm(C: float = 1.0) -> Pipeline:

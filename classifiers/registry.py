@@ -9,7 +9,9 @@ state only what differs from each step's own defaults. Settings from a config ar
 `set_params` under the pipeline's own names (``crop__size``, ``features__P``, ``clf__C``), so
 every parameter of every step is configurable, and a fusion's members are the configured methods
 themselves: a builder gets `member(name)`, which builds another registered method with its
-configured parameters.
+configured parameters. Any ``per-source:<method>`` is a method too: one ``sources`` step
+(`classifiers.fusion.SourceEnsemble`) fitting the configured `<method>` on each training dataset
+alone and fusing their scores, of `<method>`'s family.
 
 Families: ``handcrafted``, ``cnn``, ``hybrid``, ``external`` (a pre-trained ONNX model: any
 name ``onnx:<name>`` is a method, ``crop`` -> ``clf`` (`classifiers.onnx_model.ONNXClassifier`),
@@ -271,7 +273,17 @@ _ENTRIES = [
 
 METHODS: dict[str, Method] = {m.name: m for m in _ENTRIES}
 EXTERNAL_PREFIX = "onnx:"
+PER_SOURCE_PREFIX = "per-source:"
 _EXTERNAL_NAME = re.compile(r"[A-Za-z0-9_-]+")  # a TOML bare key, and safe in file names
+
+
+def _per_source(base: str) -> Callable[[Member], Pipeline]:
+    def build(member: Member) -> Pipeline:
+        from classifiers.fusion import SourceEnsemble
+
+        return Pipeline([("sources", SourceEnsemble(member(base)))])
+
+    return build
 
 
 def _external(member: Member) -> Pipeline:
@@ -281,12 +293,28 @@ def _external(member: Member) -> Pipeline:
 
 
 def get_method(name: str) -> Method:
-    """The method called `name`: a registered one, or ``onnx:<name>`` (an external ONNX model).
+    """The method called `name`: a registered one, ``per-source:<method>`` (one registered
+    method per training dataset, `classifiers.fusion.SourceEnsemble`), or ``onnx:<name>`` (an
+    external ONNX model).
 
     ValueError listing the known names otherwise.
     """
     if name in METHODS:
         return METHODS[name]
+    if isinstance(name, str) and name.startswith(PER_SOURCE_PREFIX):
+        base = name[len(PER_SOURCE_PREFIX) :]
+        if base not in METHODS:
+            raise ValueError(
+                f"bad per-source method {name!r}: write {PER_SOURCE_PREFIX}<method>, the method "
+                f"one of {', '.join(METHODS)}"
+            )
+        return Method(
+            name,
+            METHODS[base].family,
+            f"one {base} per training dataset, their dev-z-normalised scores averaged "
+            "(a per-source ensemble; on one dataset, the method itself)",
+            _per_source(base),
+        )
     if isinstance(name, str) and name.startswith(EXTERNAL_PREFIX):
         model = name[len(EXTERNAL_PREFIX) :]
         if not _EXTERNAL_NAME.fullmatch(model):
@@ -301,9 +329,12 @@ def get_method(name: str) -> Method:
             "Runtime on the crop step's face crops; threshold chosen on dev",
             _external,
         )
-    raise ValueError(
-        f"unknown method {name!r}; known: {', '.join(METHODS)}, {EXTERNAL_PREFIX}<name>"
-    )
+    raise ValueError(f"unknown method {name!r}; known: {known_names()}")
+
+
+def known_names() -> str:
+    """The registered names and the two name forms, for messages."""
+    return f"{', '.join(METHODS)}, {EXTERNAL_PREFIX}<name>, {PER_SOURCE_PREFIX}<method>"
 
 
 def build_method(

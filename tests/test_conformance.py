@@ -13,7 +13,7 @@ import pytest
 from sklearn.utils.estimator_checks import check_estimator
 
 from classifiers.cnn.estimator import CNNClassifier
-from classifiers.fusion import DeepFeatureSVM, ScoreFusion
+from classifiers.fusion import DeepFeatureSVM, ScoreFusion, SourceEnsemble
 from classifiers.svm import GramRBFSVC, HistogramNormaliser, TunedClassifier
 from classifiers.transductive import BatchStandardiser
 from features.augmenter import CaptureAugmenter
@@ -134,6 +134,7 @@ def test_tabular_estimators_pass_every_check(estimator):
         (FaceCropper(), RECORDS),
         (MetadataFeatures(), RECORDS),
         (ScoreFusion([("a", TunedClassifier()), ("b", TunedClassifier())]), DEV),
+        (SourceEnsemble(TunedClassifier()), DEV),
         (DeepFeatureSVM(), IMAGES),
     ],
     ids=lambda e: type(e).__name__ if not isinstance(e, str) else "",

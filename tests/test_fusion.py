@@ -18,8 +18,9 @@ from classifiers.cnn.estimator import CNNClassifier
 from classifiers.fusion import (
     DeepFeatureSVM,
     ScoreFusion,
+    SourceEnsemble,
 )
-from classifiers.registry import METHODS, build_method
+from classifiers.registry import METHODS, build_method, get_method
 from features.colour import ColourLBP
 from features.records import Presentation
 
@@ -47,6 +48,16 @@ class DevSpy(ExtraLR):
 
     def fit(self, X, y, dev=None):
         self.dev_ids_ = None if dev is None else [r.id for r in dev[0]]
+        return super().fit(X, y)
+
+
+class WeightSpy(ExtraLR):
+    """ExtraLR that remembers the sample weights it was given."""
+
+    __metadata_request__fit = {"sample_weight": True}  # noqa: RUF012 - scikit-learn's declaration
+
+    def fit(self, X, y, sample_weight=None):
+        self.weights_ = sample_weight
         return super().fit(X, y)
 
 
@@ -146,6 +157,80 @@ def test_test_labels_never_reach_the_fusion(method):
     a, b = (r.scores.take(np.argsort(r.scores.sample_id, kind="stable")) for r in runs)
     assert not np.array_equal(a.label, b.label)  # the test labels did differ
     np.testing.assert_array_equal(a.score, b.score)
+
+
+# --------------------------------------------------------------------------- SourceEnsemble
+def in_datasets(records, names: list[str]) -> np.ndarray:
+    """The records with `extra["dataset"]` set to names[i]."""
+    tagged = [
+        dataclasses.replace(r, extra={**r.extra, "dataset": name})
+        for r, name in zip(records, names, strict=True)
+    ]
+    return np.array(tagged, dtype=object)
+
+
+# alternate 30-record blocks of "x" and "y" (labels alternate, so each block holds both classes)
+SOURCES = in_datasets(RECORDS, [["x", "y"][(i // 30) % 2] for i in range(120)])
+SPLIT = np.arange(120) % 4  # train 0-1, dev 2, test 3: every part holds both datasets
+TR, DV, TE = np.flatnonzero(SPLIT < 2), np.flatnonzero(SPLIT == 2), np.flatnonzero(SPLIT == 3)
+
+
+def test_source_ensemble_fits_one_expert_per_training_dataset():
+    X, y = SOURCES, Y_ALL
+    ens = SourceEnsemble(DevSpy("a")).fit(X[TR], y[TR], dev=(X[DV], y[DV]))
+    assert [name for name, _ in ens.estimators_] == ["x", "y"]
+    for name, expert in ens.estimators_:
+        own = [i for i in TR if X[i].extra["dataset"] == name]
+        alone = ExtraLR("a").fit(X[own], y[own])  # the expert saw its dataset's records only
+        np.testing.assert_allclose(expert.lr_.coef_, alone.lr_.coef_)
+        assert expert.dev_ids_ == [X[i].id for i in DV if X[i].extra["dataset"] == name]
+    # fused as ScoreFusion does: the mean of the experts' z-scores, statistics from all of dev
+    dev_scores = np.column_stack([e.decision_function(X[DV]) for _, e in ens.estimators_])
+    np.testing.assert_allclose(ens.mean_, dev_scores.mean(axis=0))
+    test_scores = np.column_stack([e.decision_function(X[TE]) for _, e in ens.estimators_])
+    expected = ((test_scores - ens.mean_) / ens.scale_).mean(axis=1)
+    np.testing.assert_allclose(ens.decision_function(X[TE]), expected)
+    assert len({tuple(e.lr_.coef_.ravel()) for _, e in ens.estimators_}) == 2
+
+
+def test_source_ensemble_of_one_dataset_is_the_method_itself():
+    ens = SourceEnsemble(ExtraLR("a")).fit(X_ALL[TRAIN], Y_ALL[TRAIN], dev=(X_ALL[DEV], Y_ALL[DEV]))
+    (name, expert), alone = ens.estimators_[0], ExtraLR("a").fit(X_ALL[TRAIN], Y_ALL[TRAIN])
+    assert len(ens.estimators_) == 1 and name == ""
+    np.testing.assert_allclose(expert.lr_.coef_, alone.lr_.coef_)
+    raw = alone.decision_function(X_ALL[TEST])
+    np.testing.assert_allclose(ens.decision_function(X_ALL[TEST]), (raw - ens.mean_) / ens.scale_)
+
+
+def test_source_ensemble_rescales_the_weights_within_each_source():
+    X, y = SOURCES, Y_ALL
+    w = np.where([r.extra["dataset"] == "x" for r in X], 0.5, 3.0)
+    ens = SourceEnsemble(WeightSpy("a")).fit(X[TR], y[TR], dev=(X[DV], y[DV]), sample_weight=w[TR])
+    for _, expert in ens.estimators_:  # each source's constant weight becomes 1
+        np.testing.assert_allclose(expert.weights_, np.ones(len(expert.weights_)))
+    assert sum(len(e.weights_) for _, e in ens.estimators_) == len(TR)
+
+
+def test_source_ensemble_refuses_a_source_of_one_class_by_name():
+    X, y = SOURCES, Y_ALL
+    one_class = [i for i in TR if X[i].extra["dataset"] == "x" or y[i] == 1]
+    with pytest.raises(ValueError, match="training dataset 'y' holds one class only"):
+        SourceEnsemble(ExtraLR()).fit(X[one_class], y[one_class], dev=(X[DV], y[DV]))
+    with pytest.raises(ValueError, match="SourceEnsemble needs dev"):
+        SourceEnsemble(ExtraLR()).fit(X[TR], y[TR])
+
+
+def test_per_source_methods_wrap_the_configured_method():
+    params = {"livenessnet": {"clf__epochs": 3}, "per-source:livenessnet": {"sources__C": 2.0}}
+    pipe = build_method("per-source:livenessnet", params)
+    assert get_method("per-source:livenessnet").family == "cnn"
+    assert get_method("per-source:colour-lbp-svm").family == "handcrafted"
+    ens = pipe["sources"]
+    assert isinstance(ens, SourceEnsemble) and ens.C == 2.0 and ens.method == "zmean"
+    assert ens.estimator["clf"].epochs == 3  # the member is livenessnet as configured
+    for bad in ("per-source:nope", "per-source:per-source:lbp-svm", "per-source:onnx:m"):
+        with pytest.raises(ValueError, match="write per-source:<method>"):
+            get_method(bad)
 
 
 # --------------------------------------------------------------------------- real members

@@ -7,6 +7,7 @@ import json
 import pickle
 import re
 import zipfile
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -129,6 +130,27 @@ def test_hybrids_holding_a_cnn_round_trip_without_pickle(tmp_path, seed_records,
     ]
     assert [type(m).__name__ for m in members] == ["CNNClassifier", "CNNClassifier"]
     assert members[0].model_ is not members[1].model_  # loaded from the file, not shared
+
+
+def test_a_per_source_ensemble_of_cnns_round_trips(tmp_path, seed_records):
+    """Each source's fitted CNN goes beside the archive; the loaded ensemble scores the same."""
+    train, dev, test = (
+        records_array([replace(r, extra={"dataset": "ab"[i % 2]}) for i, r in enumerate(part)])
+        for part in (seed_records["train"], seed_records["dev"], seed_records["test"])
+    )
+    params = {"livenessnet": {"clf__epochs": 1, "clf__augment": False}}
+    est = build_method("per-source:livenessnet", params, {"crop__size": 32})
+    fit_method(est, train, labels(train), groups=group_ids(train), dev=(dev, labels(dev)))
+    save_fitted(tmp_path, est, 0.0, {"method": "per-source:livenessnet"})
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".keras") == [
+        "model.cnn0.keras",
+        "model.cnn1.keras",
+    ]
+    loaded = load_fitted(tmp_path)
+    np.testing.assert_allclose(
+        loaded.estimator.decision_function(test), est.decision_function(test), rtol=1e-6
+    )
+    assert [name for name, _ in loaded.estimator["sources"].estimators_] == ["a", "b"]
 
 
 def rewrite_header(path, **changes) -> None:

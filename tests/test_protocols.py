@@ -16,6 +16,7 @@ from benchmarks.evaluate import main as evaluate_main
 from benchmarks.run import main
 from benchmarks.scores import read_scores
 from benchmarks.transfer import dataset_weights, tag
+from classifiers.fusion import SourceEnsemble
 from features.records import Dataset, Presentation
 
 FAST = """
@@ -310,6 +311,33 @@ def test_training_on_several_datasets_at_once(tmp_path, seed_subset_dir, nuaa_su
     assert dev_sets == {"seed600-subset", "nuaa-subset"}  # dev carved from every source
     doc = json.loads((out / "comparison.json").read_text())
     assert doc["methods"][0]["n_bonafide"] + doc["methods"][0]["n_attack"] == 150  # all of it
+
+
+def test_a_per_source_ensemble_fits_one_expert_per_training_dataset(
+    tmp_path, seed_subset_dir, nuaa_subset_dir, replay_subset, config, monkeypatch
+):
+    """`per-source:lbp-lr` through leave-one-out: each union's two datasets get an expert each."""
+    experts = []
+    real = SourceEnsemble.fit
+
+    def recording(self, X, y, dev=None, groups=None, sample_weight=None):
+        fitted = real(self, X, y, dev=dev, groups=groups, sample_weight=sample_weight)
+        experts.append(sorted(name for name, _ in fitted.estimators_))
+        return fitted
+
+    monkeypatch.setattr(SourceEnsemble, "fit", recording)
+    out = tmp_path / "loo"
+    code, _, err = run("--leave-one-out", seed_subset_dir, nuaa_subset_dir, replay_subset,
+                       "--methods", "lbp-lr", "per-source:lbp-lr", "--config", config,
+                       "--out", out, "--no-progress")  # fmt: skip
+    assert code == 0, err
+    held_out = ["seed600-subset", "nuaa-subset", "replay-mini"]
+    assert sorted(experts) == sorted(sorted(set(held_out) - {d}) for d in held_out)
+    doc = json.loads((out / "leave_one_out.json").read_text())
+    assert {r["method"] for r in doc["rows"]} == {"lbp-lr", "per-source:lbp-lr"}
+    cell = read_scores(out / "without-nuaa-subset" / "scores" / "per-source:lbp-lr.csv")
+    assert {i.split("/")[0] for i in cell.sample_id[cell.split == "test"]} == {"nuaa-subset"}
+    assert np.isfinite(cell.score).all()
 
 
 ABLATION = """
