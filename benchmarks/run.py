@@ -103,8 +103,9 @@ def _list_methods() -> str:
     external = f"{EXTERNAL_PREFIX}<name>"
     rows.append(f"{external:<{width}}  {'external':<11}  a pre-trained ONNX model ([onnx.<name>])")
     sources = f"{PER_SOURCE_PREFIX}<method>"
+    family = "(method's)"
     rows.append(
-        f"{sources:<{width}}  {'<method>s':<11}  one <method> per training dataset, scores fused"
+        f"{sources:<{width}}  {family:<11}  one <method> per training dataset, scores fused"
     )
     return "\n".join(rows)
 

@@ -266,7 +266,8 @@ def test_list_methods_subprocess_entry_point(list_methods_process):
     stdout, stderr = list_methods_process.communicate(timeout=300)
     assert list_methods_process.returncode == 0, stderr
     listed = {line.split()[0]: line.split()[1] for line in stdout.splitlines() if line.strip()}
-    assert listed == {**{name: m.family for name, m in METHODS.items()}, "onnx:<name>": "external"}
+    forms = {"onnx:<name>": "external", "per-source:<method>": "(method's)"}
+    assert listed == {**{name: m.family for name, m in METHODS.items()}, **forms}
 
 
 # ------------------------------------------------------------------ a real seed600 subset
