@@ -35,7 +35,7 @@ from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
 from benchmarks.metrics import parse_criterion
-from classifiers.registry import EXTERNAL_PREFIX, METHODS, build_method, get_method, known_names
+from classifiers.registry import EXTERNAL_PREFIX, build_method, get_method, known_names
 from features.faces import FaceCropper
 
 DEFAULT_CONFIG = "default.toml"
@@ -141,9 +141,10 @@ def check_pipeline(pipe: BaseEstimator) -> None:
     """Validate the parameters of every step of `pipe`, nested ones included (ValueError)."""
     for est in estimators(pipe):
         validate = getattr(est, "_validate_params", None)
-        if validate is not None and (
-            hasattr(est, "_parameter_constraints") or "_validate_params" in type(est).__dict__
-        ):
+        own = any(  # the toolkit's own checks, inherited ones too; scikit-learn's need constraints
+            "_validate_params" in vars(cls) for cls in type(est).__mro__ if cls is not BaseEstimator
+        )
+        if validate is not None and (hasattr(est, "_parameter_constraints") or own):
             validate()
 
 
@@ -407,9 +408,7 @@ def load_config(path: Path | str | None = None, quick: bool = False, **overrides
     )
     for name in cfg.params:
         if not _known(name):
-            raise ConfigError(
-                f"{where}: [params.{name}]: unknown method; known: {', '.join(METHODS)}"
-            )
+            raise ConfigError(f"{where}: [params.{name}]: unknown method; known: {known_names()}")
         _external_spec(name, onnx, f"{where}: [params.{name}]")
         _build(cfg, name, {}, f"{where}: [params.{name}]")
     for name in cfg.methods:

@@ -32,6 +32,7 @@ from sklearn.pipeline import Pipeline
 
 from classifiers.onnx_model import INSTALL_HINT, ONNXClassifier, import_onnxruntime
 from classifiers.persistence import MODEL_FILE, ModelFileError, load_fitted, read_header
+from classifiers.registry import PER_SOURCE_PREFIX
 from features.faces import FaceCropper
 from features.files import atomic_path, atomic_write
 
@@ -189,6 +190,11 @@ def load_cnn(model: Path) -> tuple[Pipeline | CNNClassifier, float]:
     if path.is_file():
         params = read_header(path)["params"]
         family = params.get("family")
+        if str(params.get("method", "")).startswith(PER_SOURCE_PREFIX):
+            raise ExportError(
+                f"{path}: method {params['method']!r} holds one CNN per training dataset; only "
+                "a single CNN method (livenessnet, seed-cnn) can be exported to ONNX"
+            )
         if family not in (None, "cnn"):
             raise ExportError(
                 f"{path}: method {params.get('method', '?')!r} (family {family!r}) is not a "

@@ -112,7 +112,9 @@ class ScoreFusion(ClassifierMixin, BaseEstimator):
         self.scale_ = np.where(std > 0, std, 1.0)
         if self.method == "stacking":
             if np.unique(y_dev).size < 2:
-                raise ValueError("ScoreFusion(stacking): the dev labels hold one class only")
+                raise ValueError(
+                    f"{type(self).__name__}(stacking): the dev labels hold one class only"
+                )
             self.stacker_ = LogisticRegression(C=self.C, class_weight="balanced")
             self.stacker_.fit(self._z(S), y_dev)
             self.weights_ = self.stacker_.coef_[0].copy()
@@ -152,8 +154,8 @@ class SourceEnsemble(ScoreFusion):
     with `classifiers.fitting.fit_method`, on the training records of each dataset (the
     records' ``extra["dataset"]``; records without one form a single source, so on one dataset
     the ensemble is the method itself, its scores z-normalised). Each expert gets its dataset's
-    dev records for early stopping (all dev records if none are of its dataset), its groups, and
-    its sample weights rescaled to mean 1 within the source.
+    dev records for early stopping (all dev records if those are not of both classes), its
+    groups, and its sample weights rescaled to mean 1 within the source.
     method, C : the fusion of the experts' scores, learned on the whole dev set, as in
     `ScoreFusion` ("zmean": the mean of dev-z-normalised scores; "stacking").
     After fit: `estimators_` ((dataset, fitted expert) pairs, sorted by dataset), and
@@ -178,6 +180,12 @@ class SourceEnsemble(ScoreFusion):
         X_dev, y_dev = _check_dev(dev, "SourceEnsemble")
         y = np.asarray(y)
         sources, dev_sources = _sources(X), _sources(X_dev)
+        if sample_weight is not None:
+            weights_all = np.asarray(sample_weight, dtype=float)
+            if weights_all.shape != y.shape:
+                raise ValueError(
+                    f"SourceEnsemble: {weights_all.size} sample weights for {y.size} records"
+                )
         self.estimators_ = []
         for name in sorted(set(sources)):
             rows = np.flatnonzero(sources == name)
@@ -187,10 +195,16 @@ class SourceEnsemble(ScoreFusion):
                     "only; each source needs bona fide and attack presentations"
                 )
             own = np.flatnonzero(dev_sources == name)
-            own = own if own.size else np.arange(len(y_dev))
+            if np.unique(y_dev[own]).size < 2:  # none of its own, or of one class: all of dev
+                own = np.arange(len(y_dev))
             weights = None
             if sample_weight is not None:
-                weights = np.asarray(sample_weight, dtype=float)[rows]
+                weights = weights_all[rows]
+                if not weights.mean() > 0:
+                    raise ValueError(
+                        f"SourceEnsemble: the sample weights of training dataset "
+                        f"{name or '(unnamed)'!r} are all zero"
+                    )
                 weights = weights / weights.mean()
             fitted = fit_method(
                 clone(self.estimator),

@@ -303,16 +303,18 @@ def get_method(name: str) -> Method:
         return METHODS[name]
     if isinstance(name, str) and name.startswith(PER_SOURCE_PREFIX):
         base = name[len(PER_SOURCE_PREFIX) :]
-        if base not in METHODS:
+        if base not in METHODS or METHODS[base].family == "transductive":
             raise ValueError(
                 f"bad per-source method {name!r}: write {PER_SOURCE_PREFIX}<method>, the method "
-                f"one of {', '.join(METHODS)}"
+                f"one of {', '.join(m for m in METHODS if METHODS[m].family != 'transductive')} "
+                "(a transductive method standardises each scored dataset on its own, which the "
+                "ensemble's fusion on the whole dev set does not)"
             )
         return Method(
             name,
             METHODS[base].family,
-            f"one {base} per training dataset, their dev-z-normalised scores averaged "
-            "(a per-source ensemble; on one dataset, the method itself)",
+            f"one {base} per training dataset, their scores fused on dev (z-normalised and "
+            "averaged, or stacked; on one dataset, the method itself)",
             _per_source(base),
         )
     if isinstance(name, str) and name.startswith(EXTERNAL_PREFIX):

@@ -120,6 +120,11 @@ def test_quick_is_merged_after_the_user_file(tmp_path):
         ("[params.lbp-svm]\nfeatures__P = 'eight'\n", ["[params.lbp-svm]", "P", "eight"]),
         ("[params.livenessnet]\nclf__epochs = -1\n", ["[params.livenessnet]", "epochs"]),
         ("[params.fusion-zmean]\nfusion__method = 'max'\n", ["[params.fusion-zmean]", "max"]),
+        (
+            "[params.'per-source:lbp-svm']\nsources__method = 'max'\n",
+            ["[params.per-source:lbp-svm]", "max"],
+        ),
+        ("[params.'per-source:nosuch']\nsources__C = 1.0\n", ["per-source:nosuch", "<method>"]),
         ("[crop]\nscale = 100\n", ["scale", "100"]),
         ("[protocol]\ndev_fraction = 0.99\n", ["dev_fraction", "0.99"]),
         ("[protocol]\nseed = -1\n", ["seed", "-1"]),

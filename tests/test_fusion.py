@@ -171,7 +171,8 @@ def in_datasets(records, names: list[str]) -> np.ndarray:
 
 # alternate 30-record blocks of "x" and "y" (labels alternate, so each block holds both classes)
 SOURCES = in_datasets(RECORDS, [["x", "y"][(i // 30) % 2] for i in range(120)])
-SPLIT = np.arange(120) % 4  # train 0-1, dev 2, test 3: every part holds both datasets
+SPLIT = (np.arange(120) // 2) % 4  # train 0-1, dev 2, test 3: each part holds both datasets
+# and both classes of each
 TR, DV, TE = np.flatnonzero(SPLIT < 2), np.flatnonzero(SPLIT == 2), np.flatnonzero(SPLIT == 3)
 
 
@@ -204,11 +205,25 @@ def test_source_ensemble_of_one_dataset_is_the_method_itself():
 
 def test_source_ensemble_rescales_the_weights_within_each_source():
     X, y = SOURCES, Y_ALL
-    w = np.where([r.extra["dataset"] == "x" for r in X], 0.5, 3.0)
+    w = np.where([r.extra["dataset"] == "x" for r in X], 0.5, 3.0) * (1 + np.arange(120) % 3)
     ens = SourceEnsemble(WeightSpy("a")).fit(X[TR], y[TR], dev=(X[DV], y[DV]), sample_weight=w[TR])
-    for _, expert in ens.estimators_:  # each source's constant weight becomes 1
-        np.testing.assert_allclose(expert.weights_, np.ones(len(expert.weights_)))
-    assert sum(len(e.weights_) for _, e in ens.estimators_) == len(TR)
+    for name, expert in ens.estimators_:  # each source's weights, rescaled to mean 1
+        own = [i for i in TR if X[i].extra["dataset"] == name]
+        np.testing.assert_allclose(expert.weights_, w[own] / w[own].mean())
+    with pytest.raises(ValueError, match="5 sample weights for 60 records"):
+        SourceEnsemble(WeightSpy()).fit(X[TR], y[TR], dev=(X[DV], y[DV]), sample_weight=w[:5])
+    zero = np.where([X[i].extra["dataset"] == "y" for i in TR], 0.0, 1.0)
+    with pytest.raises(ValueError, match="weights of training dataset 'y' are all zero"):
+        SourceEnsemble(WeightSpy()).fit(X[TR], y[TR], dev=(X[DV], y[DV]), sample_weight=zero)
+
+
+def test_an_expert_whose_dev_part_is_of_one_class_stops_on_all_of_dev():
+    X, y = SOURCES, Y_ALL
+    dev = [i for i in DV if X[i].extra["dataset"] == "x" or y[i] == 1]  # y's dev: attacks only
+    ens = SourceEnsemble(DevSpy("a")).fit(X[TR], y[TR], dev=(X[dev], y[dev]))
+    experts = dict(ens.estimators_)
+    assert experts["x"].dev_ids_ == [X[i].id for i in dev if X[i].extra["dataset"] == "x"]
+    assert experts["y"].dev_ids_ == [X[i].id for i in dev]
 
 
 def test_source_ensemble_refuses_a_source_of_one_class_by_name():
@@ -228,9 +243,10 @@ def test_per_source_methods_wrap_the_configured_method():
     ens = pipe["sources"]
     assert isinstance(ens, SourceEnsemble) and ens.C == 2.0 and ens.method == "zmean"
     assert ens.estimator["clf"].epochs == 3  # the member is livenessnet as configured
-    for bad in ("per-source:nope", "per-source:per-source:lbp-svm", "per-source:onnx:m"):
+    bad = ("nope", "per-source:lbp-svm", "onnx:m", "colour-lbp-svm-transductive")
+    for base in bad:
         with pytest.raises(ValueError, match="write per-source:<method>"):
-            get_method(bad)
+            get_method(f"per-source:{base}")
 
 
 # --------------------------------------------------------------------------- real members

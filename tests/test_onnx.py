@@ -513,10 +513,13 @@ def test_export_refuses_what_is_not_a_saved_cnn(tmp_path):
     params = {"method": "lbp-lr", "family": "handcrafted"}
     save_fitted(tmp_path / "models" / "lbp-lr", other, 0.0, params)
     save_fitted(tmp_path / "models" / "unlabelled", other, 0.0, {})
+    ensemble = {"method": "per-source:livenessnet", "family": "cnn"}
+    save_fitted(tmp_path / "models" / "ensemble", other, 0.0, ensemble)
     out = tmp_path / "exported" / "m.onnx"
     for folder, message in (
         ("lbp-lr", "method 'lbp-lr' (family 'handcrafted') is not a CNN"),
         ("unlabelled", "only a toolkit CNN"),
+        ("ensemble", "'per-source:livenessnet' holds one CNN per training dataset"),
         ("nothing", "no such model file"),
     ):
         code, _, stderr = run(export_main, "--model", tmp_path / "models" / folder, "--out", out)
