@@ -45,6 +45,7 @@ import numpy as np
 from benchmarks.metrics import (
     ACER_NOTE,
     CONVENTIONS,
+    Criterion,
     ScoreConventionWarning,
     bpcer_at_apcer,
     compute_metrics,
@@ -116,28 +117,12 @@ def pooled_decisions(test: ScoreTable, folds: list[dict]) -> np.ndarray:
     return test.score >= np.array([by_fold[int(f)] for f in test.fold], dtype=float)
 
 
-def evaluate_scores(
-    test: ScoreTable,
-    dev: ScoreTable | None = None,
-    criterion: str = "eer",
-    level: str = "frame",
-    n_boot: int = 1000,
-    seed: int = 0,
-) -> dict:
-    """All metrics of test rows, per fold, thresholds from the matching dev rows (module docstring).
-
-    Every row of `test` is a test row and every row of `dev` a dev row (select splits before).
-    Returns a JSON-ready dict (NaN as None): the keys of `compute_metrics` at the top level (mean
-    over folds), `*_std`, `*_ci`, `pooled`, `folds`, plus conventions, level, n_folds, warnings.
-    """
-    crit = parse_criterion(criterion)
-    if level not in LEVELS:
-        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
-    if len(test) == 0:
-        raise ScoreFileError(f"{test.source}: no test rows")
-    if level == "video":
-        test = aggregate_by_video(test)
-        dev = None if dev is None else aggregate_by_video(dev)
+def _fold_metrics(
+    test: ScoreTable, dev: ScoreTable | None, crit: Criterion
+) -> tuple[list[dict], str, list[str]]:
+    """Each fold's metrics of its test rows at the threshold its dev rows give (on the test rows
+    themselves without dev rows, or with a fixed criterion); the run's threshold source (leaked
+    if any fold's is) and the warnings found, not yet raised."""
     if crit.kind == "fixed" or (dev is not None and len(dev) == 0):
         dev = None
     found: list[str] = []
@@ -170,10 +155,35 @@ def evaluate_scores(
             )
         found += [f"fold {_fold_name(fold)}: {w}" for w in m.pop("warnings")]
         folds.append({"fold": fold if fold >= 0 else None, **m})
+    sources = [f["threshold_source"] for f in folds]
+    return folds, LEAKED if LEAKED in sources else sources[0], found
+
+
+def evaluate_scores(
+    test: ScoreTable,
+    dev: ScoreTable | None = None,
+    criterion: str = "eer",
+    level: str = "frame",
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict:
+    """All metrics of test rows, per fold, thresholds from the matching dev rows (module docstring).
+
+    Every row of `test` is a test row and every row of `dev` a dev row (select splits before).
+    Returns a JSON-ready dict (NaN as None): the keys of `compute_metrics` at the top level (mean
+    over folds), `*_std`, `*_ci`, `pooled`, `folds`, plus conventions, level, n_folds, warnings.
+    """
+    crit = parse_criterion(criterion)
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    if len(test) == 0:
+        raise ScoreFileError(f"{test.source}: no test rows")
+    if level == "video":
+        test = aggregate_by_video(test)
+        dev = None if dev is None else aggregate_by_video(dev)
+    folds, source, found = _fold_metrics(test, dev, crit)
     for w in found:
         warnings.warn(w, ScoreConventionWarning, stacklevel=2)
-    sources = [f["threshold_source"] for f in folds]
-    source = LEAKED if LEAKED in sources else sources[0]
     if source == ORACLE:
         found.insert(
             0,
@@ -376,9 +386,11 @@ def compare_files(
         runs = []
         for path in (pa, pb):
             test, dev = _selected(path, None, fold)
-            result = evaluate_scores(test, dev, criterion, "frame", n_boot, seed)
-            runs.append((test, result["folds"]))
-            sources.append(result["threshold_source"])
+            folds, source, found = _fold_metrics(test, dev, parse_criterion(criterion))
+            for w in found:
+                warnings.warn(w, ScoreConventionWarning, stacklevel=2)
+            runs.append((test, folds))
+            sources.append(source)
         try:
             samples.append(_paired_statistics(runs[0], runs[1], metric))
         except ScoreFileError as e:
