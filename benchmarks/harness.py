@@ -33,7 +33,7 @@ from benchmarks.scores import ScoreFileError, ScoreTable, write_scores
 from benchmarks.splits import group_ids
 from benchmarks.stats import PairedComparison
 from classifiers.fitting import fit_method
-from features.records import DATASET_KEY, Presentation
+from features.records import Presentation, dataset_names
 
 
 class HarnessError(RuntimeError):
@@ -142,7 +142,7 @@ def _by_dataset(X: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
     """`idx` split by the records' dataset (`DATASET_KEY`), in order of first appearance: each
     dataset of a scored part is scored in a call of its own, so a step that uses the statistics
     of the batch it scores (the transductive standardiser) sees one dataset at a time."""
-    names = np.array([X[i].extra.get(DATASET_KEY, "") for i in idx], dtype=object)
+    names = dataset_names(X[idx])
     return [idx[names == name] for name in dict.fromkeys(names.tolist())] if idx.size else [idx]
 
 

@@ -38,7 +38,7 @@ from benchmarks.provenance import provenance
 from benchmarks.report import write_comparison
 from benchmarks.scores import aggregate_by_video, write_scores
 from benchmarks.splits import transfer_fold
-from features.records import DATASET_KEY, Dataset, DatasetError, Presentation
+from features.records import DATASET_KEY, Dataset, DatasetError, Presentation, dataset_names
 
 
 def tag(dataset: Dataset) -> Dataset:
@@ -59,7 +59,7 @@ def tag(dataset: Dataset) -> Dataset:
 
 def dataset_weights(records: Sequence[Presentation]) -> np.ndarray:
     """Sample weights giving every dataset the same total weight, with mean weight 1."""
-    names = np.array([r.extra.get(DATASET_KEY, "") for r in records])
+    names = dataset_names(records)
     uniq, inverse, counts = np.unique(names, return_inverse=True, return_counts=True)
     return (len(names) / (len(uniq) * counts))[inverse]
 

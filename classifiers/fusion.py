@@ -28,7 +28,7 @@ from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
 from classifiers.fitting import fit_method
-from features.records import DATASET_KEY
+from features.records import dataset_names
 
 FUSION_METHODS = ("zmean", "stacking")
 
@@ -179,7 +179,7 @@ class SourceEnsemble(ScoreFusion):
         self._validate_params()
         X_dev, y_dev = _check_dev(dev, "SourceEnsemble")
         y = np.asarray(y)
-        sources, dev_sources = _sources(X), _sources(X_dev)
+        sources, dev_sources = dataset_names(X), dataset_names(X_dev)
         if sample_weight is not None:
             weights_all = np.asarray(sample_weight, dtype=float)
             if weights_all.shape != y.shape:
@@ -216,11 +216,6 @@ class SourceEnsemble(ScoreFusion):
             )
             self.estimators_.append((name, fitted))
         return self._fit_fusion(X_dev, y_dev)
-
-
-def _sources(X: Any) -> np.ndarray:
-    """Each record's dataset name (``extra["dataset"]``), "" where it has none."""
-    return np.array([getattr(r, "extra", {}).get(DATASET_KEY, "") for r in X], dtype=object)
 
 
 def _take(items: Any, rows: np.ndarray) -> Any:

@@ -7,16 +7,23 @@ Conventions used everywhere in the toolkit: label 1 = attack (presentation attac
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+
+import numpy as np
 
 BONAFIDE = 0
 ATTACK = 1
 LABEL_NAMES = {BONAFIDE: "bonafide", ATTACK: "attack"}
 DATASET_KEY = "dataset"
 """The `extra` key naming a record's dataset, set when several datasets are used at once."""
+
+
+def dataset_names(records: Iterable[Presentation]) -> np.ndarray:
+    """Each record's dataset (its `extra[DATASET_KEY]`, "" where it has none), as an array."""
+    return np.array([r.extra.get(DATASET_KEY, "") for r in records], dtype=object)
 
 
 @dataclass(frozen=True)
