@@ -371,7 +371,7 @@ def compare_files(
     With equally long lists of files (the i-th of A and of B tested on the same i-th set, e.g.
     one per held-out dataset), the mean of the metric over the sets is compared, each set's
     groups resampled on their own (`paired_mean_difference`)."""
-    parse_criterion(criterion)
+    crit = parse_criterion(criterion)  # before any file is read
     many = not isinstance(path_a, str | Path)
     if many == isinstance(path_b, str | Path):
         raise ValueError("compare one file with one file, or a list of files with a list")
@@ -386,7 +386,7 @@ def compare_files(
         runs = []
         for path in (pa, pb):
             test, dev = _selected(path, None, fold)
-            folds, source, found = _fold_metrics(test, dev, parse_criterion(criterion))
+            folds, source, found = _fold_metrics(test, dev, crit)
             for w in found:
                 warnings.warn(w, ScoreConventionWarning, stacklevel=2)
             runs.append((test, folds))
