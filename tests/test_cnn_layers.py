@@ -1,5 +1,6 @@
 """The custom layers and the stronger CNNs: central difference convolution, in-graph colour
-spaces, the MobileNet-style CDC network, keras.applications backbones, safe-mode persistence.
+spaces, patches, the MobileNet-style CDC network, keras.applications backbones, safe-mode
+persistence.
 
 Networks are tiny (32 px, one or two epochs, a few dozen crops) so the file stays fast.
 """
@@ -20,6 +21,8 @@ from classifiers.cnn.layers import (
     CentralDifferenceConv2D,
     CentralDifferenceDepthwiseConv2D,
     ColourSpaces,
+    Patches,
+    PatchMean,
 )
 from classifiers.registry import METHODS, build_method
 
@@ -195,6 +198,9 @@ def test_new_parameters_are_validated():
         {"lr_schedule": "step"},
         {"architecture": "livenessnet", "pretrained": "imagenet"},
         {"architecture": "efficientnetb0", "colour": "hsv-ycbcr"},
+        {"patch": 4},
+        {"patch": True},
+        {"patch": 16.0},
     ):
         name = next(iter(bad.keys() - {"architecture"}))
         with pytest.raises(ValueError, match=name if name != "pretrained" else "backbone"):
@@ -206,7 +212,9 @@ def test_new_parameters_reach_the_fit_cache_key_only_when_set():
     y = np.array([0, 1, 0, 1])
     default = CNNClassifier()._fit_path(X, y, None, None)
     assert CNNClassifier(colour="rgb", lr_schedule="plateau")._fit_path(X, y, None, None) == default
-    for changed in ({"colour": "hsv-ycbcr"}, {"label_smoothing": 0.1}, {"augment": "capture"}):
+    assert CNNClassifier(patch=None)._fit_path(X, y, None, None) == default
+    changed_params = ({"colour": "hsv-ycbcr"}, {"label_smoothing": 0.1}, {"augment": "capture"})
+    for changed in (*changed_params, {"patch": 16}):
         assert CNNClassifier(**changed)._fit_path(X, y, None, None) != default
 
 
@@ -215,3 +223,77 @@ def test_registry_entry_builds_a_96_px_mobilenet_cdc():
     pipe = build_method("mobilenet-cdc")
     assert pipe["crop"].size == 96 and pipe["clf"].architecture == "mobilenet-cdc"
     assert pipe["clf"].augment == "flip+capture" and pipe["clf"].lr_schedule == "cosine"
+
+
+# --------------------------------------------------------------------------- patches
+def windows(crop: np.ndarray, size: int) -> dict[bytes, tuple[int, int]]:
+    """Every size x size window of `crop` -> its (row, column) offset."""
+    side = crop.shape[0]
+    return {
+        crop[i : i + size, j : j + size].tobytes(): (i, j)
+        for i in range(side - size + 1)
+        for j in range(side - size + 1)
+    }
+
+
+@pytest.mark.parametrize(("side", "starts"), [(40, [0, 8, 16, 24]), (37, [0, 8, 16, 21])])
+def test_patches_cover_the_crop_with_a_grid_at_inference(side, starts):
+    crops = np.random.default_rng(0).random((3, side, side, 2)).astype("float32")
+    layer = Patches(16, 8)
+    assert layer.starts(side) == starts  # the last row and column flush with the edge
+    out = np.asarray(layer(crops, training=False))
+    assert out.shape == (len(starts) ** 2 * 3, 16, 16, 2)
+    places = [(i, j) for i in starts for j in starts]
+    for g, (i, j) in enumerate(places):  # grid place after grid place, each crop in order
+        for b in range(3):
+            np.testing.assert_array_equal(out[g * 3 + b], crops[b, i : i + 16, j : j + 16])
+    with pytest.raises(ValueError, match="at least that big"):
+        layer(crops[:, :12, :12], training=False)
+
+
+def test_patches_take_one_random_window_per_crop_in_training():
+    crops = np.random.default_rng(1).random((4, 24, 24, 3)).astype("float32")
+    layer = Patches(10, 5, seed=3)
+    seen = [set() for _ in crops]
+    for _ in range(6):
+        out = np.asarray(layer(crops, training=True))
+        assert out.shape == (4, 10, 10, 3)
+        for b, patch in enumerate(out):
+            seen[b].add(windows(crops[b], 10)[patch.tobytes()])  # KeyError if not a window
+    assert all(len(places) > 1 for places in seen)  # drawn afresh at every call
+    assert len({frozenset(places) for places in seen}) > 1  # and independently per crop
+
+
+def test_patch_mean_averages_each_crops_patches_back():
+    rng = np.random.default_rng(2)
+    crops = rng.random((3, 20, 20, 1)).astype("float32")
+    features = rng.random((4 * 3, 5)).astype("float32")  # 4 grid places x 3 crops
+    out = np.asarray(PatchMean()([features, crops], training=False))
+    np.testing.assert_allclose(out, features.reshape(4, 3, 5).mean(axis=0), rtol=1e-6)
+    training = np.asarray(PatchMean()([features[:3], crops], training=True))
+    np.testing.assert_array_equal(training, features[:3])
+
+
+@pytest.mark.parametrize("architecture", ["livenessnet", "mobilenet-cdc"])
+def test_a_patch_network_scores_a_crop_by_its_patches_mean_logit(architecture, tmp_path):
+    rng = np.random.default_rng(3)
+    y = np.arange(40) % 2
+    X = np.clip(rng.normal(120, 25, (40, 32, 32, 3)) + 40 * y[:, None, None, None], 0, 255)
+    X = X.astype(np.uint8)
+    clf = CNNClassifier(architecture, patch=16, epochs=2, batch_size=16, fit_cache=False)
+    clf.fit(X[:28], y[:28], dev=(X[28:], y[28:]))
+    assert clf.model_.input_shape == (None, 32, 32, 3)
+    assert clf.model_.get_layer("patches").output.shape[1:3] == (16, 16)
+    # the logit of each grid patch on its own (the layer before the patch mean), averaged
+    mean = clf.model_.get_layer(models.PATCH_MEAN)
+    per_patch = keras.Model(clf.model_.inputs, mean.input[0])
+    kernel, bias = clf.model_.get_layer(models.LOGIT).get_weights()
+    logits = np.asarray(per_patch([X.astype("float32") / 255], training=False)) @ kernel + bias
+    expected = logits.reshape(9, 40).mean(axis=0)  # grid 0, 8, 16 on each side
+    np.testing.assert_allclose(clf.decision_function(X), expected, rtol=1e-4, atol=1e-5)
+    assert clf.embed(X).shape == (40, mean.output.shape[-1])
+    clf.save(tmp_path / "patch.keras")
+    loaded = CNNClassifier.load(tmp_path / "patch.keras")  # safe mode
+    np.testing.assert_array_equal(loaded.decision_function(X), clf.decision_function(X))
+    with pytest.raises(ValueError, match="smaller than the crops"):
+        CNNClassifier(architecture, patch=32, epochs=1).fit(X, y)

@@ -68,6 +68,7 @@ _LATER_DEFAULTS = {
     "pretrained": None,
     "width": 1.0,
     "dropout": None,
+    "patch": None,
 }
 
 
@@ -96,6 +97,11 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     dropout : the dropout rate before the logit, in [0, 0.9], or None for the architecture's
         own (livenessnet 0.5, its conv blocks half of it; mobilenet-cdc and backbones 0.3;
         seed-cnn none).
+    patch : None (the network sees the whole crop), or the side in pixels of the patches of a
+        patch-based network (`classifiers.cnn.layers.Patches`, Atoum et al. 2017): trained on
+        one random patch per crop per step, scoring a crop by its patches' mean logit over a
+        grid of half-patch steps. At least 8 and smaller than the crops (46 for seed-cnn, 32
+        for the backbones).
     epochs : cap on training epochs. patience : early-stopping patience (epochs without a lower
         dev loss); the weights of the best dev-loss epoch are restored at the end. The defaults
         (8, 3) keep 5-fold seed600 at 64x64 within minutes on 2 CPU cores; on seed600 the best
@@ -129,6 +135,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         pretrained: str | None = None,
         width: float = 1.0,
         dropout: float | None = None,
+        patch: int | None = None,
     ) -> None:
         self.architecture = architecture
         self.augment = augment
@@ -139,6 +146,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.pretrained = pretrained
         self.width = width
         self.dropout = dropout
+        self.patch = patch
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -191,6 +199,11 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             isinstance(rate, bool) or not isinstance(rate, Real) or not 0 <= rate <= 0.9
         ):
             raise ValueError(f"dropout must be None or a number in [0, 0.9], got {rate!r}")
+        patch = self.patch
+        if patch is not None and (
+            isinstance(patch, bool) or not isinstance(patch, Integral) or patch < 8
+        ):
+            raise ValueError(f"patch must be None or an integer >= 8, got {patch!r}")
         if self.pretrained is not None:
             if self.architecture not in BACKBONES:
                 raise ValueError(
@@ -246,6 +259,11 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         """
         self._validate_params()
         images = self._images(X)
+        if self.patch is not None and self.patch >= images.shape[1]:
+            raise ValueError(
+                f"patch ({self.patch} px) must be smaller than the crops "
+                f"({images.shape[1]} px): raise crop__size or lower clf__patch"
+            )
         y = self._labels(y, len(images), "training labels")
         weights = compute_sample_weight(self.class_weight, y) if self.class_weight else None
         if sample_weight is not None:
@@ -323,6 +341,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         else:
             arch["width"] = self.width
         arch["dropout"] = self.dropout
+        arch["patch"] = None if self.patch is None else int(self.patch)
         model = BUILDERS[self.architecture](images.shape[1], **arch)
         steps = -(-len(images) // self.batch_size)
         learning_rate = self.learning_rate
@@ -379,13 +398,15 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
     def _set_model(self, model: keras.Model) -> None:
-        from classifiers.cnn.models import EMBEDDING, LOGIT
+        from classifiers.cnn.models import EMBEDDING, LOGIT, PATCH_MEAN
         from classifiers.cnn.runtime import keras
 
         self.model_ = model
         self.classes_ = np.array([0, 1])
         self.scorer_ = keras.Model(model.inputs, model.get_layer(LOGIT).output)
-        self.embedder_ = keras.Model(model.inputs, model.get_layer(EMBEDDING).output)
+        names = {layer.name for layer in model.layers}
+        embedding = model.get_layer(PATCH_MEAN if PATCH_MEAN in names else EMBEDDING)
+        self.embedder_ = keras.Model(model.inputs, embedding.output)
 
     # ------------------------------------------------------------------ scoring
     def _run(self, net: keras.Model, X: Any) -> np.ndarray:
@@ -417,7 +438,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         return (self.decision_function(X) >= self.threshold_).astype("int64")
 
     def embed(self, X: Any) -> np.ndarray:
-        """Penultimate-layer activations (the `embedding` layer), shape (N, d)."""
+        """Penultimate-layer activations (the `embedding` layer; of a patch-based network, their
+        mean over the crop's patches), shape (N, d)."""
         return self._run(self.embedder_, X).astype("float64")
 
     # ------------------------------------------------------------------ persistence

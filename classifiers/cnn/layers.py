@@ -7,7 +7,10 @@ Central Difference Convolutional Networks for Face Anti-Spoofing", CVPR 2020),
 y = conv(x, w) - theta * x_centre * sum(w): a blend of a plain convolution (intensity) and a
 convolution of differences to the centre pixel (gradient-like texture, the fine detail
 recapture destroys). It is computed as ONE convolution with the kernel's centre tap lowered by
-theta * sum(w), which is the same sum and keeps any stride and padding aligned.
+theta * sum(w), which is the same sum and keeps any stride and padding aligned. `Patches` and
+`PatchMean`: a patch-based CNN (Atoum et al., "Face anti-spoofing using patch and depth-based
+CNNs", IJCB 2017), trained on one random patch of each crop and scoring a crop by the mean over a
+grid of its patches, so the network can only learn local texture, not the face's shape or framing.
 """
 
 from __future__ import annotations
@@ -126,3 +129,68 @@ class CentralDifferenceDepthwiseConv2D(layers.DepthwiseConv2D):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "theta": self.theta}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Patches(layers.Layer):
+    """Square crops (B, s, s, C) -> patches of side `size`.
+
+    Training: one patch per crop at a random place (drawn afresh at every step), (B, size, size,
+    C). Inference: every patch of a grid of step `stride` (the last row and column flush with the
+    crop's edge, so the grid covers it), stacked along the batch axis one grid place after another,
+    (k * B, size, size, C), which `PatchMean` averages back to one row per crop. Plain slices, so
+    the inference graph exports to ONNX.
+    """
+
+    def __init__(self, size: int, stride: int, seed: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if size < 1 or stride < 1:
+            raise ValueError(f"size and stride must be positive, got {size!r} and {stride!r}")
+        self.size, self.stride, self.seed = int(size), int(stride), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def starts(self, side: int) -> list[int]:
+        """The grid's patch offsets along one side of an s = `side` crop."""
+        if side < self.size:
+            raise ValueError(f"patches of {self.size} px need crops at least that big, got {side}")
+        last = side - self.size
+        starts = list(range(0, last + 1, self.stride))
+        return starts if starts[-1] == last else [*starts, last]
+
+    def call(self, crops, training=False):
+        from classifiers.cnn.runtime import tf
+
+        side, p = crops.shape[1], self.size
+        starts = self.starts(side)
+        if not training:
+            return ops.concatenate(
+                [crops[:, i : i + p, j : j + p, :] for i in starts for j in starts], axis=0
+            )
+        offsets = keras.random.randint(
+            (ops.shape(crops)[0], 2), 0, side - p + 1, seed=self.seed_generator
+        )
+        steps = ops.arange(p, dtype=offsets.dtype)
+        rows = tf.gather(crops, offsets[:, :1] + steps, axis=1, batch_dims=1)
+        return tf.gather(rows, offsets[:, 1:] + steps, axis=2, batch_dims=1)
+
+    def compute_output_shape(self, input_shape):
+        return (None, self.size, self.size, input_shape[-1])
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "size": self.size, "stride": self.stride, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PatchMean(layers.Layer):
+    """[per-patch features (k * B, d), the crops (B, ...)] -> the mean over each crop's k patches
+    (B, d), undoing `Patches`' grid stacking; in training (one patch per crop) the identity."""
+
+    def call(self, inputs, training=False):
+        features, crops = inputs
+        if training:
+            return features
+        per_place = ops.reshape(features, (-1, ops.shape(crops)[0], features.shape[-1]))
+        return ops.mean(per_place, axis=0)
+
+    def compute_output_shape(self, input_shapes):
+        return (input_shapes[1][0], input_shapes[0][-1])

@@ -5,6 +5,10 @@ deep-features + SVM hybrid), a one-unit layer named ``logit`` and a sigmoid name
 ``attack_probability``: the output is P(attack), label 1 = attack. Splitting the sigmoid
 from the last Dense layer keeps the architectures (and parameter counts) of the
 originals while letting the toolkit score with the logit, which does not saturate.
+
+Every builder takes `patch`: None, or the side of the patches of a patch-based network (a
+`classifiers.cnn.layers.Patches` layer after the input, a `PatchMean` layer named
+``patch_mean`` before the logit: the mean of the patches' embeddings, the crop's embedding).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from classifiers.cnn.layers import (
     CentralDifferenceConv2D,
     CentralDifferenceDepthwiseConv2D,
     ColourSpaces,
+    Patches,
+    PatchMean,
 )
 from classifiers.cnn.runtime import keras
 
@@ -23,6 +29,7 @@ layers = keras.layers
 
 EMBEDDING = "embedding"
 LOGIT = "logit"
+PATCH_MEAN = "patch_mean"
 # Keras' default BatchNormalization momentum (0.99) needs hundreds of steps before the moving
 # statistics used at inference settle; with ~12 batches per epoch on a few hundred images the dev
 # loss is meaningless for the first ~20 epochs, so early stopping would fire on noise. 0.9 settles
@@ -32,16 +39,28 @@ COLOURS = {"rgb": ("RGB",), "hsv-ycbcr": ("HSV", "YCbCr"), "rgb-hsv-ycbcr": ("RG
 """Input colour options: the network sees these channels, computed in-graph from RGB."""
 
 
-def _head(x, inputs: keras.KerasTensor, name: str) -> keras.Model:
+def _head(x, inputs: keras.KerasTensor, name: str, patch: int | None) -> keras.Model:
+    if patch is not None:
+        x = PatchMean(name=PATCH_MEAN)([x, inputs])
     logit = layers.Dense(1, name=LOGIT)(x)
     prob = layers.Activation("sigmoid", name="attack_probability")(logit)
     return keras.Model(inputs, prob, name=name)
 
 
-def _input(input_size: int) -> keras.KerasTensor:
+def _input(input_size: int, patch: int | None) -> tuple[keras.KerasTensor, keras.KerasTensor, int]:
+    """The crop input, what the network's first layer sees (the crop or its patches) and the
+    side of that. The grid of a patch-based network steps by half a patch."""
     if input_size < 8:
         raise ValueError(f"input_size must be at least 8 pixels, got {input_size}")
-    return keras.Input((input_size, input_size, 3), name="image")
+    inputs = keras.Input((input_size, input_size, 3), name="image")
+    if patch is None:
+        return inputs, inputs, input_size
+    if not 8 <= patch < input_size:
+        raise ValueError(
+            f"patch must be at least 8 pixels and smaller than the input ({input_size}), "
+            f"got {patch}"
+        )
+    return inputs, Patches(patch, patch // 2, name="patches")(inputs), patch
 
 
 def _colour(x: keras.KerasTensor, colour: str) -> keras.KerasTensor:
@@ -69,7 +88,11 @@ def _rate(dropout: float | None, default: float) -> float:
 
 
 def liveness_net(
-    input_size: int = 64, colour: str = "rgb", width: float = 1.0, dropout: float | None = None
+    input_size: int = 64,
+    colour: str = "rgb",
+    width: float = 1.0,
+    dropout: float | None = None,
+    patch: int | None = None,
 ) -> keras.Model:
     """LivenessNet (Rosebrock 2019) with one sigmoid output instead of a 2-way softmax.
 
@@ -79,8 +102,8 @@ def liveness_net(
     logit, the blocks' dropout becoming half of it (the original ratio).
     """
     head_rate = _rate(dropout, 0.5)
-    inputs = _input(input_size)
-    x = _colour(inputs, colour)
+    inputs, x, _ = _input(input_size, patch)
+    x = _colour(x, colour)
     for block, filters in enumerate((16, 32), start=1):
         for i in (1, 2):
             x = layers.Conv2D(
@@ -95,11 +118,15 @@ def liveness_net(
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="fc_bn")(x)
     x = layers.Activation("relu", name=EMBEDDING)(x)
     x = layers.Dropout(head_rate, name="fc_dropout")(x)
-    return _head(x, inputs, "livenessnet")
+    return _head(x, inputs, "livenessnet", patch)
 
 
 def seed_cnn(
-    input_size: int = 64, colour: str = "rgb", width: float = 1.0, dropout: float | None = None
+    input_size: int = 64,
+    colour: str = "rgb",
+    width: float = 1.0,
+    dropout: float | None = None,
+    patch: int | None = None,
 ) -> keras.Model:
     """The original Liveness-Detection project's CNN (ReynaraEzra, 2021).
 
@@ -108,12 +135,13 @@ def seed_cnn(
     as in the original notebook. The input must be at least 46x46 pixels. `width` multiplies
     the filters and dense units; the original has no dropout, `dropout` adds it before the logit.
     """
-    if input_size < 46:
+    inputs, x, side = _input(input_size, patch)
+    if side < 46:
         raise ValueError(
-            f"seed_cnn needs input_size >= 46 (four valid conv+pool stages), got {input_size}"
+            f"seed_cnn needs an input (or patch) of at least 46 px (four valid conv+pool "
+            f"stages), got {side}"
         )
-    inputs = _input(input_size)
-    x = _colour(inputs, colour)
+    x = _colour(x, colour)
     for i, filters in enumerate((32, 64, 128, 128), start=1):
         x = layers.Conv2D(_wide(filters, width), 3, activation="relu", name=f"conv{i}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
@@ -121,7 +149,7 @@ def seed_cnn(
     x = layers.Dense(_wide(512, width), activation="relu", name=EMBEDDING)(x)
     if _rate(dropout, 0.0):
         x = layers.Dropout(dropout, name="dropout")(x)
-    return _head(x, inputs, "seed_cnn")
+    return _head(x, inputs, "seed_cnn", patch)
 
 
 # (filters, stride) of the depthwise-separable blocks: 96 px -> 48 (stem) -> 24 -> 12 -> 6.
@@ -136,6 +164,7 @@ def mobilenet_cdc(
     theta: float = 0.7,
     width: float = 1.0,
     dropout: float | None = None,
+    patch: int | None = None,
 ) -> keras.Model:
     """A small MobileNet-style CNN of central difference convolutions, trained from scratch.
 
@@ -148,8 +177,8 @@ def mobilenet_cdc(
     replaces the 0.3.
     """
     head_rate = _rate(dropout, 0.3)
-    inputs = _input(input_size)
-    x = _colour(inputs, colour)
+    inputs, x, _ = _input(input_size, patch)
+    x = _colour(x, colour)
 
     def bn_relu(x, name: str):
         x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
@@ -168,7 +197,7 @@ def mobilenet_cdc(
         x = bn_relu(x, f"block{i}_pw")
     x = layers.GlobalAveragePooling2D(name=EMBEDDING)(x)
     x = layers.Dropout(head_rate, name="dropout")(x)
-    return _head(x, inputs, "mobilenet_cdc")
+    return _head(x, inputs, "mobilenet_cdc", patch)
 
 
 BACKBONES = {
@@ -217,6 +246,7 @@ def pretrained_backbone(
     colour: str = "rgb",
     weights: str | None = None,
     dropout: float | None = None,
+    patch: int | None = None,
 ) -> keras.Model:
     """A keras.applications backbone (`BACKBONES`) + dropout + logit, for fine-tuning.
 
@@ -230,14 +260,14 @@ def pretrained_backbone(
         raise ValueError(f"backbone must be one of {list(BACKBONES)}, got {architecture!r}")
     if colour != "rgb":
         raise ValueError(f"{architecture} takes RGB input only, got colour={colour!r}")
-    if input_size < 32:
-        raise ValueError(f"{architecture} needs input_size >= 32, got {input_size}")
-    inputs = _input(input_size)
-    x = layers.Rescaling(255.0, name="to_255")(inputs)
-    x = _backbone(architecture, input_size, weights)(x, training=False)
+    inputs, x, side = _input(input_size, patch)
+    if side < 32:
+        raise ValueError(f"{architecture} needs an input (or patch) of at least 32 px, got {side}")
+    x = layers.Rescaling(255.0, name="to_255")(x)
+    x = _backbone(architecture, side, weights)(x, training=False)
     x = layers.Identity(name=EMBEDDING)(x)
     x = layers.Dropout(_rate(dropout, 0.3), name="dropout")(x)
-    return _head(x, inputs, architecture)
+    return _head(x, inputs, architecture, patch)
 
 
 ARCHITECTURES = {
