@@ -36,6 +36,7 @@ from sklearn.pipeline import Pipeline
 
 from benchmarks.metrics import parse_criterion
 from classifiers.registry import EXTERNAL_PREFIX, build_method, get_method, known_names
+from features.base import FeatureExtractor
 from features.faces import FaceCropper
 
 DEFAULT_CONFIG = "default.toml"
@@ -122,6 +123,22 @@ class Config:
                     o.get_params() for o in out
                 ]:
                     out.append(est)
+        return out
+
+    def feature_stages(self) -> list[tuple[FaceCropper, FeatureExtractor]]:
+        """The distinct (crop, features) step pairs of every pipeline in the listed methods,
+        fusion members and per-source experts included: what the Dask feature stage fills."""
+        out: list[tuple[FaceCropper, FeatureExtractor]] = []
+        seen: list[tuple[dict, dict]] = []
+        for name in self.methods:
+            for est in estimators(self.pipeline(name)):
+                steps = est.named_steps if isinstance(est, Pipeline) else {}
+                crop, features = steps.get("crop"), steps.get("features")
+                if isinstance(crop, FaceCropper) and isinstance(features, FeatureExtractor):
+                    key = (crop.get_params(), features.get_params())
+                    if key not in seen:
+                        seen.append(key)
+                        out.append((crop, features))
         return out
 
 

@@ -34,7 +34,6 @@ from benchmarks.splits import check_supports, make_folds
 from benchmarks.transfer import Transfer, tag, write_results
 from benchmarks.transfer_report import write_leave_one_out, write_matrix
 from classifiers.registry import EXTERNAL_PREFIX, METHODS, PER_SOURCE_PREFIX, build_method
-from features.base import FeatureExtractor
 from features.execution import Execution, ExecutionError
 from features.faces import crop_dataset
 from features.precompute import precompute_features
@@ -145,17 +144,11 @@ def _crop(dataset: Dataset, cfg: Config, args: argparse.Namespace) -> tuple[Data
             execution=args.execution,
         )
         stats.append(s)
-    if args.execution.distributed:  # the workers fill the feature caches of handcrafted methods
-        for name in cfg.methods:
-            steps = cfg.pipeline(name).named_steps
-            if "crop" in steps and isinstance(steps.get("features"), FeatureExtractor):
-                precompute_features(
-                    dataset.records,
-                    steps["crop"],
-                    steps["features"],
-                    args.execution,
-                    not args.no_progress,
-                )
+    if args.execution.distributed:  # the workers fill the feature caches of handcrafted steps
+        for cropper, extractor in cfg.feature_stages():
+            precompute_features(
+                dataset.records, cropper, extractor, args.execution, not args.no_progress
+            )
     if dataset.skipped:
         print(f"skipped {len(dataset.skipped)} file(s) (listed in the report):", file=sys.stderr)
         for s in dataset.skipped[:10]:

@@ -232,3 +232,14 @@ def test_missing_file_names_the_file(tmp_path):
     with pytest.raises(ConfigError, match="not found") as e:
         load_config(path)
     assert str(path) in str(e.value)
+
+
+def test_feature_stages_reach_fusion_members_and_per_source_experts_once_each(tmp_path):
+    cfg = load_config(methods=["fusion-stacking", "per-source:lbp-svm", "lbp-svm", "livenessnet"])
+    stages = [(type(c).__name__, c.size, type(f).__name__) for c, f in cfg.feature_stages()]
+    # colour-LBP inside the fusion; LBP of the per-source experts and of lbp-svm, one stage
+    assert stages == [("FaceCropper", 64, "ColourLBP"), ("FaceCropper", 64, "LBPHistogram")]
+    user = tmp_path / "p16.toml"
+    user.write_text("[params.lbp-svm]\nfeatures__P = 16\n", encoding="utf-8")
+    both = load_config(user, methods=["lbp-svm", "per-source:lbp-svm"]).feature_stages()
+    assert [f.P for _, f in both] == [16]  # the configured parameters, in the expert too
