@@ -15,7 +15,7 @@ from benchmarks.experiment import Experiment
 from benchmarks.harness import fit_on
 from benchmarks.metrics import choose_threshold
 from classifiers.persistence import save_fitted
-from classifiers.registry import get_method
+from classifiers.registry import get_method, members
 
 
 def save_models(exp: Experiment, methods: Sequence[str]) -> None:
@@ -39,6 +39,8 @@ def save_models(exp: Experiment, methods: Sequence[str]) -> None:
                 "method": name,
                 "family": get_method(name).family,
                 "params": exp.config.method_params(name),
+                # the [params] its fusion members or per-source base were built with
+                "member_params": {m: exp.config.method_params(m) for m in members(name)},
                 "criterion": exp.config.criterion,
                 "dataset": exp.name,
                 "seed": exp.config.seed,

@@ -334,6 +334,21 @@ def get_method(name: str) -> Method:
     raise ValueError(f"unknown method {name!r}; known: {known_names()}")
 
 
+def members(name: str) -> list[str]:
+    """The methods `name`'s pipeline is built from (a fusion's members, a per-source method's
+    base, theirs in turn), each once, in building order; [] for a plain method."""
+    found: list[str] = []
+
+    def member(base: str) -> Pipeline:
+        for m in (base, *members(base)):
+            if m not in found:
+                found.append(m)
+        return build_method(base)
+
+    get_method(name).build(member)
+    return found
+
+
 def known_names() -> str:
     """The registered names and the two name forms, for messages."""
     return f"{', '.join(METHODS)}, {EXTERNAL_PREFIX}<name>, {PER_SOURCE_PREFIX}<method>"

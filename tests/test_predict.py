@@ -76,6 +76,7 @@ def saved(seed_subset_dir, tmp_path_factory) -> tuple[Path, str]:
             "--methods",
             "metadata-audit",
             "lbp-lr",
+            "per-source:lbp-lr",
             "--folds",
             2,
             "--save-models",
@@ -120,6 +121,13 @@ def test_save_models_stores_each_method_with_its_dev_threshold(saved, seed600_di
         assert f"saved {method} (threshold {header['threshold']:.4g})" in stdout
         model = load_fitted(models / method)  # the folder is enough
         assert model.threshold == header["threshold"]
+        assert header["params"]["member_params"] == {}
+    # an ensemble's header records the [params] its base method was built with, too
+    header = read_header(models / "per-source:lbp-lr" / "model.skops")
+    assert header["params"]["params"] == {}
+    assert header["params"]["member_params"] == {
+        "lbp-lr": {"clf__C": [1.0], "clf__inner_splits": 2}
+    }
 
 
 def test_the_saved_threshold_is_chosen_on_dev_data_only(saved, seed_subset_dir):
