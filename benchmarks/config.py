@@ -114,31 +114,36 @@ class Config:
         params = {**self.params, name: {**self.method_params(name), **(extra or {})}}
         return build_method(name, params, {f"crop__{k}": v for k, v in self.crop.items()})
 
+    def _nested(self) -> list[BaseEstimator]:
+        """Every estimator of the listed methods' pipelines, nested ones included."""
+        return [est for name in self.methods for est in estimators(self.pipeline(name))]
+
     def crop_steps(self) -> list[BaseEstimator]:
         """The distinct crop steps of the listed methods (and their members), for the crop stage."""
         out: list[BaseEstimator] = []
-        for name in self.methods:
-            for est in estimators(self.pipeline(name)):
-                if isinstance(est, FaceCropper) and est.get_params() not in [
-                    o.get_params() for o in out
-                ]:
-                    out.append(est)
+        for est in self._nested():
+            if isinstance(est, FaceCropper) and est.get_params() not in [
+                o.get_params() for o in out
+            ]:
+                out.append(est)
         return out
 
     def feature_stages(self) -> list[tuple[FaceCropper, FeatureExtractor]]:
-        """The distinct (crop, features) step pairs of every pipeline in the listed methods,
-        fusion members and per-source experts included: what the Dask feature stage fills."""
+        """The distinct (crop, feature extractor) pairs of every pipeline in the listed methods,
+        fusion members, per-source experts and the parts of a concatenation (a `FeatureUnion`)
+        included: what the Dask feature stage fills."""
         out: list[tuple[FaceCropper, FeatureExtractor]] = []
         seen: list[tuple[dict, dict]] = []
-        for name in self.methods:
-            for est in estimators(self.pipeline(name)):
-                steps = est.named_steps if isinstance(est, Pipeline) else {}
-                crop, features = steps.get("crop"), steps.get("features")
-                if isinstance(crop, FaceCropper) and isinstance(features, FeatureExtractor):
-                    key = (crop.get_params(), features.get_params())
-                    if key not in seen:
-                        seen.append(key)
-                        out.append((crop, features))
+        for est in self._nested():
+            steps = est.named_steps if isinstance(est, Pipeline) else {}
+            crop = steps.get("crop")
+            if not isinstance(crop, FaceCropper):
+                continue
+            for extractor in estimators(steps.get("features")):
+                key = (crop.get_params(), extractor.get_params())
+                if isinstance(extractor, FeatureExtractor) and key not in seen:
+                    seen.append(key)
+                    out.append((crop, extractor))
         return out
 
 
@@ -155,7 +160,8 @@ def estimators(obj: Any) -> list[BaseEstimator]:
 
 
 def check_pipeline(pipe: BaseEstimator) -> None:
-    """Validate the parameters of every step of `pipe`, nested ones included (ValueError)."""
+    """Validate the parameters of every step of `pipe`, nested ones included, and that what
+    follows a crop step can take its crops (`check_crop_size`, the CNNs'); ValueError."""
     for est in estimators(pipe):
         validate = getattr(est, "_validate_params", None)
         own = any(  # the toolkit's own checks, inherited ones too; scikit-learn's need constraints
@@ -163,6 +169,11 @@ def check_pipeline(pipe: BaseEstimator) -> None:
         )
         if validate is not None and (hasattr(est, "_parameter_constraints") or own):
             validate()
+        crop = est.named_steps.get("crop") if isinstance(est, Pipeline) else None
+        if isinstance(crop, FaceCropper):
+            for step in estimators([s for name, s in est.steps if name != "crop"]):
+                if hasattr(step, "check_crop_size"):
+                    step.check_crop_size(crop.size)
 
 
 def _tuples(value: Any) -> Any:

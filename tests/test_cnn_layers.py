@@ -212,7 +212,6 @@ def test_new_parameters_reach_the_fit_cache_key_only_when_set():
     y = np.array([0, 1, 0, 1])
     default = CNNClassifier()._fit_path(X, y, None, None)
     assert CNNClassifier(colour="rgb", lr_schedule="plateau")._fit_path(X, y, None, None) == default
-    assert CNNClassifier(patch=None)._fit_path(X, y, None, None) == default
     changed_params = ({"colour": "hsv-ycbcr"}, {"label_smoothing": 0.1}, {"augment": "capture"})
     for changed in (*changed_params, {"patch": 16}):
         assert CNNClassifier(**changed)._fit_path(X, y, None, None) != default
@@ -282,6 +281,9 @@ def test_a_patch_network_scores_a_crop_by_its_patches_mean_logit(architecture, t
     X = X.astype(np.uint8)
     clf = CNNClassifier(architecture, patch=16, epochs=2, batch_size=16, fit_cache=False)
     clf.fit(X[:28], y[:28], dev=(X[28:], y[28:]))
+    # training drew one set of random places per step (2 epochs of 2 batches), dev drew none
+    steps = np.asarray(clf.model_.get_layer("patches").seed_generator.state)[1]
+    assert steps == clf.n_epochs_ * 2 == 4
     assert clf.model_.input_shape == (None, 32, 32, 3)
     assert clf.model_.get_layer("patches").output.shape[1:3] == (16, 16)
     # the logit of each grid patch on its own (the layer before the patch mean), averaged

@@ -166,6 +166,16 @@ def test_input_sizes_above_the_crop_and_a_missing_dev_set_are_refused(easy):
         CNNSearch(tiny_cnn()).fit(*easy["train"])
 
 
+def test_a_patch_based_base_keeps_only_input_sizes_bigger_than_its_patches():
+    patched = tiny_cnn().set_params(patch=32)
+    sizes = {c["input_size"] for c in CNNSearch(patched, n_candidates=81).candidates(64)}
+    assert sizes == {48, 64}  # not 32, which a 32 px patch does not fit in
+    with pytest.raises(ValueError, match=r"input_size \[32\] is not bigger than the CNN's 32 px"):
+        CNNSearch(patched, space={"input_size": [32, 64]}).candidates(64)
+    with pytest.raises(ValueError, match=r"patch \(32 px\) must be smaller than the crops"):
+        CNNSearch(patched).check_crop_size(32)  # the crops' own size is left, and too small
+
+
 def test_the_registered_search_starts_from_the_configured_livenessnet():
     pipe = build_method(
         "livenessnet-tuned",

@@ -119,6 +119,11 @@ def test_quick_is_merged_after_the_user_file(tmp_path):
         ("[params.lbp-svm]\nfeatures__P = -8\n", ["[params.lbp-svm]", "P", "-8"]),
         ("[params.lbp-svm]\nfeatures__P = 'eight'\n", ["[params.lbp-svm]", "P", "eight"]),
         ("[params.livenessnet]\nclf__epochs = -1\n", ["[params.livenessnet]", "epochs"]),
+        ("[params.seed-cnn]\nclf__patch = 32\n", ["[params.seed-cnn]", "at least 46"]),
+        (
+            "[params.livenessnet]\nclf__patch = 64\n",
+            ["[params.livenessnet]", "patch (64 px) must be smaller than the crops (64 px)"],
+        ),
         ("[params.fusion-zmean]\nfusion__method = 'max'\n", ["[params.fusion-zmean]", "max"]),
         (
             "[params.'per-source:lbp-svm']\nsources__method = 'max'\n",
@@ -235,10 +240,17 @@ def test_missing_file_names_the_file(tmp_path):
 
 
 def test_feature_stages_reach_fusion_members_and_per_source_experts_once_each(tmp_path):
-    cfg = load_config(methods=["fusion-stacking", "per-source:lbp-svm", "lbp-svm", "livenessnet"])
+    methods = ["fusion-stacking", "per-source:lbp-svm", "lbp-svm", "livenessnet", "lpq-svm"]
+    cfg = load_config(methods=[*methods, "colour-texture-svm"])
     stages = [(type(c).__name__, c.size, type(f).__name__) for c, f in cfg.feature_stages()]
-    # colour-LBP inside the fusion; LBP of the per-source experts and of lbp-svm, one stage
-    assert stages == [("FaceCropper", 64, "ColourLBP"), ("FaceCropper", 64, "LBPHistogram")]
+    # colour-LBP inside the fusion; LBP of the per-source experts and of lbp-svm, one stage;
+    # LPQ once; the parts of colour-texture's concatenation (its colour LBP and LPQ seen before)
+    assert stages == [
+        ("FaceCropper", 64, "ColourLBP"),
+        ("FaceCropper", 64, "LBPHistogram"),
+        ("FaceCropper", 64, "LPQ"),
+        ("FaceCropper", 64, "CoALBP"),
+    ]
     user = tmp_path / "p16.toml"
     user.write_text("[params.lbp-svm]\nfeatures__P = 16\n", encoding="utf-8")
     both = load_config(user, methods=["lbp-svm", "per-source:lbp-svm"]).feature_stages()

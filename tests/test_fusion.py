@@ -20,7 +20,7 @@ from classifiers.fusion import (
     ScoreFusion,
     SourceEnsemble,
 )
-from classifiers.registry import METHODS, build_method, get_method
+from classifiers.registry import METHODS, build_method, get_method, members
 from features.colour import ColourLBP
 from features.records import Presentation
 
@@ -247,6 +247,13 @@ def test_per_source_methods_wrap_the_configured_method():
     for base in bad:
         with pytest.raises(ValueError, match="write per-source:<method>"):
             get_method(f"per-source:{base}")
+
+
+def test_members_lists_what_a_method_is_built_from_each_once():
+    assert members("lbp-svm") == [] and members("livenessnet-tuned") == ["livenessnet"]
+    assert members("fusion-stacking") == ["colour-lbp-svm", "livenessnet"]
+    assert members("deep-features-svm") == ["livenessnet"]
+    assert members("per-source:fusion-zmean") == ["fusion-zmean", "colour-lbp-svm", "livenessnet"]
 
 
 # --------------------------------------------------------------------------- real members

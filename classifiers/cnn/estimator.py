@@ -100,8 +100,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     patch : None (the network sees the whole crop), or the side in pixels of the patches of a
         patch-based network (`classifiers.cnn.layers.Patches`, Atoum et al. 2017): trained on
         one random patch per crop per step, scoring a crop by its patches' mean logit over a
-        grid of half-patch steps. At least 8 and smaller than the crops (46 for seed-cnn, 32
-        for the backbones).
+        grid of half-patch steps. At least 8 (46 for seed-cnn, 32 for the backbones) and
+        smaller than the crops.
     epochs : cap on training epochs. patience : early-stopping patience (epochs without a lower
         dev loss); the weights of the best dev-loss epoch are restored at the end. The defaults
         (8, 3) keep 5-fold seed600 at 64x64 within minutes on 2 CPU cores; on seed600 the best
@@ -204,6 +204,11 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             isinstance(patch, bool) or not isinstance(patch, Integral) or patch < 8
         ):
             raise ValueError(f"patch must be None or an integer >= 8, got {patch!r}")
+        smallest = {"seed-cnn": 46, **dict.fromkeys(BACKBONES, 32)}.get(self.architecture, 8)
+        if patch is not None and patch < smallest:
+            raise ValueError(
+                f"patch must be at least {smallest} for {self.architecture}, got {patch}"
+            )
         if self.pretrained is not None:
             if self.architecture not in BACKBONES:
                 raise ValueError(
@@ -219,6 +224,15 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"colour must be 'rgb' for {self.architecture} (ImageNet input), "
                 f"got {self.colour!r}"
+            )
+
+    def check_crop_size(self, size: int) -> None:
+        """ValueError unless the CNN can be trained on crops of side `size` (its patches must be
+        smaller); run on the configured crop size before any work, and by `fit`."""
+        if self.patch is not None and self.patch >= size:
+            raise ValueError(
+                f"patch ({self.patch} px) must be smaller than the crops ({size} px): raise "
+                "crop__size or lower clf__patch"
             )
 
     # ------------------------------------------------------------------ input
@@ -259,11 +273,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         """
         self._validate_params()
         images = self._images(X)
-        if self.patch is not None and self.patch >= images.shape[1]:
-            raise ValueError(
-                f"patch ({self.patch} px) must be smaller than the crops "
-                f"({images.shape[1]} px): raise crop__size or lower clf__patch"
-            )
+        self.check_crop_size(images.shape[1])
         y = self._labels(y, len(images), "training labels")
         weights = compute_sample_weight(self.class_weight, y) if self.class_weight else None
         if sample_weight is not None:

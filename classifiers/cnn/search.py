@@ -152,17 +152,31 @@ class CNNSearch(ClassifierMixin, BaseEstimator):
         if isinstance(self.seed, bool) or not isinstance(self.seed, Integral) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
 
+    def check_crop_size(self, size: int) -> None:
+        """ValueError unless the candidates fit crops of side `size` (see `candidates`)."""
+        self.candidates(size)
+
     def candidates(self, crop_size: int) -> list[dict[str, Any]]:
         """The settings tried on crops of side `crop_size`: the base CNN's, then the drawn ones."""
         base = self._base()
+        base.check_crop_size(crop_size)
         space = self._space()
+        patch = base.patch or 0  # a patch-based base needs inputs bigger than its patches
         if self.space is None:  # the default sizes that fit the crops, else the crops' own
-            space["input_size"] = [v for v in space["input_size"] if v <= crop_size] or [crop_size]
+            space["input_size"] = [v for v in space["input_size"] if patch < v <= crop_size] or [
+                crop_size
+            ]
         too_big = [v for v in space.get("input_size", ()) if v > crop_size]
         if too_big:
             raise ValueError(
                 f"space input_size {too_big} exceeds the {crop_size}x{crop_size} crops: raise "
                 "crop__size or leave those sizes out"
+            )
+        too_small = [v for v in space.get("input_size", ()) if v <= patch]
+        if too_small:
+            raise ValueError(
+                f"space input_size {too_small} is not bigger than the CNN's {patch} px patches: "
+                "leave those sizes out or lower the base CNN's patch"
             )
         own = {k: getattr(base, k) for k in SEARCHABLE if k != "input_size"}
         own["input_size"] = crop_size
