@@ -201,8 +201,12 @@ def test_new_parameters_are_validated():
         {"patch": 4},
         {"patch": True},
         {"patch": 16.0},
+        {"n_seeds": 0},
+        {"n_seeds": 17},
+        {"n_seeds": True},
+        {"seed": 2**32 - 1, "n_seeds": 2},
     ):
-        name = next(iter(bad.keys() - {"architecture"}))
+        name = next(iter(bad.keys() - {"architecture", "seed"}))
         with pytest.raises(ValueError, match=name if name != "pretrained" else "backbone"):
             CNNClassifier(**bad)._validate_params()
 
@@ -299,3 +303,26 @@ def test_a_patch_network_scores_a_crop_by_its_patches_mean_logit(architecture, t
     np.testing.assert_array_equal(loaded.decision_function(X), clf.decision_function(X))
     with pytest.raises(ValueError, match="smaller than the crops"):
         CNNClassifier(architecture, patch=32, epochs=1).fit(X, y)
+
+
+# --------------------------------------------------------------------------- seed ensembles
+def test_a_seed_ensemble_is_its_networks_averaged_each_an_ordinary_cached_fit(tmp_path):
+    rng = np.random.default_rng(4)
+    y = np.arange(40) % 2
+    X = np.clip(rng.normal(120, 25, (40, 32, 32, 3)) + 40 * y[:, None, None, None], 0, 255)
+    X = X.astype(np.uint8)
+    train, dev = (X[:28], y[:28]), (X[28:], y[28:])
+    settings = {"architecture": "livenessnet", "epochs": 2, "batch_size": 16}
+    single = CNNClassifier(seed=5, **settings).fit(*train, dev=dev)
+    ensemble = CNNClassifier(seed=5, n_seeds=2, **settings).fit(*train, dev=dev)
+    assert not ensemble.reused_fit_  # seed 5 came from the cache, seed 6 did not
+    other = CNNClassifier(seed=6, **settings).fit(*train, dev=dev)
+    assert other.reused_fit_  # the ensemble's second network is the plain seed-6 fit
+    mean = (single.decision_function(X) + other.decision_function(X)) / 2
+    np.testing.assert_allclose(ensemble.decision_function(X), mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(ensemble.embed(X), np.hstack([single.embed(X), other.embed(X)]))
+    assert CNNClassifier(seed=5, n_seeds=2, **settings).fit(*train, dev=dev).reused_fit_
+    ensemble.save(tmp_path / "seeds.keras")
+    loaded = CNNClassifier.load(tmp_path / "seeds.keras")  # safe mode
+    np.testing.assert_array_equal(loaded.decision_function(X), ensemble.decision_function(X))
+    assert loaded.n_seeds == 2

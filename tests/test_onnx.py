@@ -504,7 +504,8 @@ def test_cnn_saved_exported_and_run_back_as_onnx_gives_the_keras_scores(seed_sub
     np.testing.assert_allclose(onnx_scores, keras_scores, rtol=0, atol=1e-4)
 
 
-def test_a_patch_based_cnn_exports_with_its_patch_grid(tmp_path):
+@pytest.mark.parametrize("params", [{"patch": 16}, {"n_seeds": 2}])
+def test_patch_based_cnns_and_seed_ensembles_export_whole(params, tmp_path):
     from classifiers.cnn.estimator import CNNClassifier
     from classifiers.export import classifier_params, export_onnx
 
@@ -512,9 +513,9 @@ def test_a_patch_based_cnn_exports_with_its_patch_grid(tmp_path):
     y = np.arange(24) % 2
     X = np.clip(rng.normal(120, 30, (24, 32, 32, 3)) + 50 * y[:, None, None, None], 0, 255)
     X = X.astype(np.uint8)
-    cnn = CNNClassifier("mobilenet-cdc", patch=16, epochs=1, fit_cache=False).fit(X, y)
-    spec = export_onnx(cnn, tmp_path / "patches.onnx")
-    assert spec["input_size"] == 32  # the whole crop goes in; the grid is in the graph
+    cnn = CNNClassifier("mobilenet-cdc", epochs=1, fit_cache=False, **params).fit(X, y)
+    spec = export_onnx(cnn, tmp_path / "cnn.onnx")
+    assert spec["input_size"] == 32  # the whole crop goes in; patches or networks in the graph
     onnx_scores = ONNXClassifier(**classifier_params(spec)).fit().decision_function(X)
     np.testing.assert_allclose(onnx_scores, cnn.decision_function(X), rtol=0, atol=1e-4)
 

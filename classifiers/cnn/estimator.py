@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import check_is_fitted
 
@@ -69,6 +69,7 @@ _LATER_DEFAULTS = {
     "width": 1.0,
     "dropout": None,
     "patch": None,
+    "n_seeds": 1,
 }
 
 
@@ -102,6 +103,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         one random patch per crop per step, scoring a crop by its patches' mean logit over a
         grid of half-patch steps. At least 8 (46 for seed-cnn, 32 for the backbones) and
         smaller than the crops.
+    n_seeds : a deep ensemble of this many networks, trained alike with seeds seed, seed + 1,
+        ...; a crop's score is the mean of their logits, its embedding theirs side by side.
+        Each network is an ordinary fit (cached as such); 1 = one network.
     epochs : cap on training epochs. patience : early-stopping patience (epochs without a lower
         dev loss); the weights of the best dev-loss epoch are restored at the end. The defaults
         (8, 3) keep 5-fold seed600 at 64x64 within minutes on 2 CPU cores; on seed600 the best
@@ -136,6 +140,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         width: float = 1.0,
         dropout: float | None = None,
         patch: int | None = None,
+        n_seeds: int = 1,
     ) -> None:
         self.architecture = architecture
         self.augment = augment
@@ -147,6 +152,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.width = width
         self.dropout = dropout
         self.patch = patch
+        self.n_seeds = n_seeds
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -204,6 +210,11 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             isinstance(patch, bool) or not isinstance(patch, Integral) or patch < 8
         ):
             raise ValueError(f"patch must be None or an integer >= 8, got {patch!r}")
+        n = self.n_seeds
+        if isinstance(n, bool) or not isinstance(n, Integral) or not 1 <= n <= 16:
+            raise ValueError(f"n_seeds must be an integer in [1, 16], got {n!r}")
+        if isinstance(self.seed, Integral) and self.seed + n > 2**32:
+            raise ValueError(f"seed + n_seeds must be at most 2**32, got {self.seed} + {n}")
         smallest = {"seed-cnn": 46, **dict.fromkeys(BACKBONES, 32)}.get(self.architecture, 8)
         if patch is not None and patch < smallest:
             raise ValueError(
@@ -272,6 +283,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         `sample_weight` multiplies the class weights of the training samples.
         """
         self._validate_params()
+        if self.n_seeds > 1:
+            return self._fit_seeds(X, y, dev, sample_weight)
         images = self._images(X)
         self.check_crop_size(images.shape[1])
         y = self._labels(y, len(images), "training labels")
@@ -300,6 +313,31 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.best_epoch_ = int(np.argmin(history[monitor])) + 1
         self._set_model(model)
         self.threshold_ = 0.0  # logit 0 = P(attack) 0.5; the harness picks its own on dev scores
+        return self
+
+    def _fit_seeds(
+        self,
+        X: Any,
+        y: Sequence[int],
+        dev: tuple[Any, Sequence[int]] | None,
+        sample_weight: Sequence[float] | None,
+    ) -> CNNClassifier:
+        """The deep ensemble: one plain fit per seed, then one model averaging their logits.
+        `n_epochs_` and `best_epoch_` are the largest over the networks."""
+        from classifiers.cnn.models import seed_ensemble
+
+        nets = [
+            clone(self)
+            .set_params(n_seeds=1, seed=self.seed + i)
+            .fit(X, y, dev=dev, sample_weight=sample_weight)
+            for i in range(self.n_seeds)
+        ]
+        self.reused_fit_ = all(net.reused_fit_ for net in nets)
+        self.history_ = {f"seed{n.seed}_{k}": v for n in nets for k, v in n.history_.items()}
+        self.n_epochs_ = max(net.n_epochs_ for net in nets)
+        self.best_epoch_ = max(net.best_epoch_ for net in nets)
+        self._set_model(seed_ensemble([net.model_ for net in nets]))
+        self.threshold_ = 0.0
         return self
 
     def _fit_path(self, *arrays: np.ndarray | CropSequence | None) -> Path:
@@ -408,15 +446,13 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
     def _set_model(self, model: keras.Model) -> None:
-        from classifiers.cnn.models import EMBEDDING, LOGIT, PATCH_MEAN
+        from classifiers.cnn.models import LOGIT, embedding_layer
         from classifiers.cnn.runtime import keras
 
         self.model_ = model
         self.classes_ = np.array([0, 1])
         self.scorer_ = keras.Model(model.inputs, model.get_layer(LOGIT).output)
-        names = {layer.name for layer in model.layers}
-        embedding = model.get_layer(PATCH_MEAN if PATCH_MEAN in names else EMBEDDING)
-        self.embedder_ = keras.Model(model.inputs, embedding.output)
+        self.embedder_ = keras.Model(model.inputs, embedding_layer(model).output)
 
     # ------------------------------------------------------------------ scoring
     def _run(self, net: keras.Model, X: Any) -> np.ndarray:

@@ -39,6 +39,29 @@ COLOURS = {"rgb": ("RGB",), "hsv-ycbcr": ("HSV", "YCbCr"), "rgb-hsv-ycbcr": ("RG
 """Input colour options: the network sees these channels, computed in-graph from RGB."""
 
 
+def embedding_layer(model: keras.Model) -> keras.Layer:
+    """The layer whose output is `model`'s embedding of a crop: its patch mean, if it has one."""
+    names = {layer.name for layer in model.layers}
+    return model.get_layer(PATCH_MEAN if PATCH_MEAN in names else EMBEDDING)
+
+
+def seed_ensemble(nets: list[keras.Model]) -> keras.Model:
+    """Networks trained on the same crops (with different seeds) as one model: the mean of
+    their logits is its logit, their embeddings side by side its embedding (a second output,
+    so the layer stays in the graph)."""
+    inputs = keras.Input(nets[0].input_shape[1:], name="image")
+    logits, embeddings = [], []
+    for i, net in enumerate(nets):
+        both = [net.get_layer(LOGIT).output, embedding_layer(net).output]
+        logit, embedding = keras.Model(net.inputs, both, name=f"network{i}")(inputs)
+        logits.append(logit)
+        embeddings.append(embedding)
+    logit = layers.Average(name=LOGIT)(logits)
+    prob = layers.Activation("sigmoid", name="attack_probability")(logit)
+    embedding = layers.Concatenate(name=EMBEDDING)(embeddings)
+    return keras.Model(inputs, [prob, embedding], name="seed_ensemble")
+
+
 def _head(x, inputs: keras.KerasTensor, name: str, patch: int | None) -> keras.Model:
     if patch is not None:
         x = PatchMean(name=PATCH_MEAN)([x, inputs])
