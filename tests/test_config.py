@@ -255,3 +255,11 @@ def test_feature_stages_reach_fusion_members_and_per_source_experts_once_each(tm
     user.write_text("[params.lbp-svm]\nfeatures__P = 16\n", encoding="utf-8")
     both = load_config(user, methods=["lbp-svm", "per-source:lbp-svm"]).feature_stages()
     assert [f.P for _, f in both] == [16]  # the configured parameters, in the expert too
+
+
+def test_small_crops_leave_the_default_ablations_valid(tmp_path):
+    # the patch ablation pins its crop sizes: 32 px crops elsewhere do not make its patches too big
+    cfg = load_config(_toml(tmp_path, "[crop]\nsize = 32\n"))
+    patches = cfg.ablations["cnn_patches"].variants
+    assert [v.params["crop__size"] for v in patches] == [64, 64, 96, 96]
+    assert cfg.pipeline("livenessnet")["crop"].size == 32
