@@ -114,6 +114,14 @@ class Config:
         params = {**self.params, name: {**self.method_params(name), **(extra or {})}}
         return build_method(name, params, {f"crop__{k}": v for k, v in self.crop.items()})
 
+    def check_ablations(self, names: list[str]) -> None:
+        """ConfigError unless every variant of the ablations `names` can take its crops (the
+        check left out when the config loaded); run before any work."""
+        for name in names:
+            for i, v in enumerate(self.ablations[name].variants):
+                where = f"{' + '.join(self.source)}: [ablations.{name}] variant {i + 1}"
+                _build(self, v.method, v.params, where)
+
     def _nested(self) -> list[BaseEstimator]:
         """Every estimator of the listed methods' pipelines, nested ones included."""
         return [est for name in self.methods for est in estimators(self.pipeline(name))]
@@ -159,9 +167,9 @@ def estimators(obj: Any) -> list[BaseEstimator]:
     return []
 
 
-def check_pipeline(pipe: BaseEstimator) -> None:
-    """Validate the parameters of every step of `pipe`, nested ones included, and that what
-    follows a crop step can take its crops (`check_crop_size`, the CNNs'); ValueError."""
+def check_pipeline(pipe: BaseEstimator, crops: bool = True) -> None:
+    """Validate the parameters of every step of `pipe`, nested ones included, then (`crops`)
+    that what follows a crop step can take its crops (`check_crop_size`, the CNNs'); ValueError."""
     for est in estimators(pipe):
         validate = getattr(est, "_validate_params", None)
         own = any(  # the toolkit's own checks, inherited ones too; scikit-learn's need constraints
@@ -169,6 +177,7 @@ def check_pipeline(pipe: BaseEstimator) -> None:
         )
         if validate is not None and (hasattr(est, "_parameter_constraints") or own):
             validate()
+    for est in estimators(pipe) if crops else ():
         crop = est.named_steps.get("crop") if isinstance(est, Pipeline) else None
         if isinstance(crop, FaceCropper):
             for step in estimators([s for name, s in est.steps if name != "crop"]):
@@ -339,10 +348,13 @@ def _flag(table: Mapping[str, Any], key: str, where: str) -> bool:
     return table[key]
 
 
-def _build(cfg: Config, method: str, extra: Mapping[str, Any], where: str) -> None:
-    """Build and validate `method` with its final parameters, or raise ConfigError at `where`."""
+def _build(
+    cfg: Config, method: str, extra: Mapping[str, Any], where: str, crops: bool = True
+) -> None:
+    """Build and validate `method` with its final parameters (and, with `crops`, check that it
+    can take its crops), or raise ConfigError at `where`."""
     try:
-        check_pipeline(cfg.pipeline(method, extra))
+        check_pipeline(cfg.pipeline(method, extra), crops)
     except (TypeError, ValueError) as e:
         named = str(e).startswith(f"method {method!r}")
         raise ConfigError(
@@ -453,9 +465,10 @@ def load_config(path: Path | str | None = None, quick: bool = False, **overrides
         labels = [v.label for v in variants]
         if len(set(labels)) != len(labels):
             raise ConfigError(f"{where}: [ablations.{name}] has two variants with one label")
-        for i, v in enumerate(variants):
+        for i, v in enumerate(variants):  # crop sizes only when the ablation runs: a user's
+            # [params] (a CNN's patch, say) flow into every variant, those of other ablations too
             _external_spec(v.method, onnx, f"{where}: [ablations.{name}] variant {i + 1}")
-            _build(cfg, v.method, v.params, f"{where}: [ablations.{name}] variant {i + 1}")
+            _build(cfg, v.method, v.params, f"{where}: [ablations.{name}] variant {i + 1}", False)
         ablations[name] = Ablation(
             name, a.get("title", name), a.get("variable", "variant"), variants
         )

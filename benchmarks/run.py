@@ -226,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for a in ablations:
             if a not in cfg.ablations:
                 raise ConfigError(f"unknown ablation {a!r}; known: {', '.join(cfg.ablations)}, all")
+        cfg.check_ablations(ablations)
     except ConfigError as e:
         parser.error(str(e))
     started = datetime.now(UTC).isoformat(timespec="seconds")

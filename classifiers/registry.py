@@ -231,7 +231,8 @@ _ENTRIES = [
     Method(
         "deep-features-svm",
         "hybrid",
-        "livenessnet's penultimate-layer (64-d) embeddings + RBF SVM trained on the train split",
+        "livenessnet's penultimate-layer embeddings (64-d per network) + RBF SVM trained on the "
+        "train split",
         _deep_features,
     ),
     Method(

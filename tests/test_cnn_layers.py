@@ -321,6 +321,9 @@ def test_a_seed_ensemble_is_its_networks_averaged_each_an_ordinary_cached_fit(tm
     mean = (single.decision_function(X) + other.decision_function(X)) / 2
     np.testing.assert_allclose(ensemble.decision_function(X), mean, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(ensemble.embed(X), np.hstack([single.embed(X), other.embed(X)]))
+    assert ensemble.n_epochs_ == max(single.n_epochs_, other.n_epochs_)
+    assert ensemble.best_epoch_ == max(single.best_epoch_, other.best_epoch_)
+    assert ensemble.history_["seed6_val_loss"] == other.history_["val_loss"]
     assert CNNClassifier(seed=5, n_seeds=2, **settings).fit(*train, dev=dev).reused_fit_
     ensemble.save(tmp_path / "seeds.keras")
     loaded = CNNClassifier.load(tmp_path / "seeds.keras")  # safe mode

@@ -173,7 +173,7 @@ def test_a_patch_based_base_keeps_only_input_sizes_bigger_than_its_patches():
     with pytest.raises(ValueError, match=r"input_size \[32\] is not bigger than the CNN's 32 px"):
         CNNSearch(patched, space={"input_size": [32, 64]}).candidates(64)
     with pytest.raises(ValueError, match=r"patch \(32 px\) must be smaller than the crops"):
-        CNNSearch(patched).check_crop_size(32)  # the crops' own size is left, and too small
+        CNNSearch(patched).check_crop_size(32)  # crops no bigger than the patches
 
 
 def test_the_registered_search_starts_from_the_configured_livenessnet():

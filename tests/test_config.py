@@ -120,6 +120,11 @@ def test_quick_is_merged_after_the_user_file(tmp_path):
         ("[params.lbp-svm]\nfeatures__P = 'eight'\n", ["[params.lbp-svm]", "P", "eight"]),
         ("[params.livenessnet]\nclf__epochs = -1\n", ["[params.livenessnet]", "epochs"]),
         ("[params.seed-cnn]\nclf__patch = 32\n", ["[params.seed-cnn]", "at least 46"]),
+        ("[params.livenessnet]\nclf__patch = '32'\n", ["[params.livenessnet]", "integer >= 8"]),
+        (
+            "[params.livenessnet-tuned]\nclf__n_candidates = 0\n",
+            ["[params.livenessnet-tuned]", "n_candidates must be"],
+        ),
         (
             "[params.livenessnet]\nclf__patch = 64\n",
             ["[params.livenessnet]", "patch (64 px) must be smaller than the crops (64 px)"],
@@ -263,3 +268,11 @@ def test_small_crops_leave_the_default_ablations_valid(tmp_path):
     patches = cfg.ablations["cnn_patches"].variants
     assert [v.params["crop__size"] for v in patches] == [64, 64, 96, 96]
     assert cfg.pipeline("livenessnet")["crop"].size == 32
+
+
+def test_a_patch_is_checked_against_the_crops_of_the_ablations_that_run_only(tmp_path):
+    cfg = load_config(_toml(tmp_path, "[params.livenessnet]\nclf__patch = 32\n"))
+    assert cfg.pipeline("livenessnet")["clf"].patch == 32  # the README's example loads
+    cfg.check_ablations(["cnn_patches", "cnn_colour"])  # 64 px crops there
+    with pytest.raises(ConfigError, match=r"\[ablations.cnn_input\] variant 2: .*patch \(32 px\)"):
+        cfg.check_ablations(["cnn_input"])  # its 32 px variant inherits the patch

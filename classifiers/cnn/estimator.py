@@ -117,6 +117,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     seed : seeds Python, NumPy, TensorFlow, augmentation and shuffling; with op determinism the same
         seed gives the same scores on the same machine and software versions.
     fit_cache : keep and reuse finished training runs on disk (see the module docstring).
+
+    After `fit`: `model_`, `history_`, `n_epochs_` (epochs trained) and `best_epoch_` (the one
+    whose weights were kept; of a seed ensemble, both the largest over its networks).
     """
 
     def __init__(
@@ -485,7 +488,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
     def embed(self, X: Any) -> np.ndarray:
         """Penultimate-layer activations (the `embedding` layer; of a patch-based network, their
-        mean over the crop's patches), shape (N, d)."""
+        mean over the crop's patches; of a seed ensemble, its networks' side by side), (N, d)."""
         return self._run(self.embedder_, X).astype("float64")
 
     # ------------------------------------------------------------------ persistence

@@ -1,6 +1,6 @@
-"""The two CNN architectures compared in the toolkit, as plain Keras functional models.
+"""The CNN architectures of the toolkit, as plain Keras functional models.
 
-Both end in a layer named ``embedding`` (the penultimate representation, used by the
+Each ends in a layer named ``embedding`` (the penultimate representation, used by the
 deep-features + SVM hybrid), a one-unit layer named ``logit`` and a sigmoid named
 ``attack_probability``: the output is P(attack), label 1 = attack. Splitting the sigmoid
 from the last Dense layer keeps the architectures (and parameter counts) of the
@@ -9,6 +9,8 @@ originals while letting the toolkit score with the logit, which does not saturat
 Every builder takes `patch`: None, or the side of the patches of a patch-based network (a
 `classifiers.cnn.layers.Patches` layer after the input, a `PatchMean` layer named
 ``patch_mean`` before the logit: the mean of the patches' embeddings, the crop's embedding).
+`seed_ensemble` joins networks into one model with the same ``logit`` and ``embedding`` layer
+names and a second output, the embedding.
 """
 
 from __future__ import annotations
