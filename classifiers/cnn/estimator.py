@@ -41,6 +41,9 @@ ARCHITECTURES = ("livenessnet", "seed-cnn", "mobilenet-cdc", "mobilenetv3small",
 """The names of `classifiers.cnn.models.ARCHITECTURES`, known without importing TensorFlow."""
 BACKBONES = ("mobilenetv3small", "efficientnetb0")
 """The keras.applications architectures, the only ones `pretrained` weights can be given to."""
+SMALLEST_INPUT = {"seed-cnn": 46, **dict.fromkeys(BACKBONES, 32)}
+"""The smallest input (or patch) side of the architectures that need more than 8 px: the seed
+CNN's four valid conv + pool stages, the backbones' own minimum."""
 AUGMENTATIONS = {
     True: ("seed",),
     False: (),
@@ -218,7 +221,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"n_seeds must be an integer in [1, 16], got {n!r}")
         if isinstance(self.seed, Integral) and self.seed + n > 2**32:
             raise ValueError(f"seed + n_seeds must be at most 2**32, got {self.seed} + {n}")
-        smallest = {"seed-cnn": 46, **dict.fromkeys(BACKBONES, 32)}.get(self.architecture, 8)
+        smallest = SMALLEST_INPUT.get(self.architecture, 8)
         if patch is not None and patch < smallest:
             raise ValueError(
                 f"patch must be at least {smallest} for {self.architecture}, got {patch}"

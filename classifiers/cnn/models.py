@@ -18,6 +18,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from classifiers.cnn.estimator import SMALLEST_INPUT
 from classifiers.cnn.layers import (
     CentralDifferenceConv2D,
     CentralDifferenceDepthwiseConv2D,
@@ -161,10 +162,10 @@ def seed_cnn(
     the filters and dense units; the original has no dropout, `dropout` adds it before the logit.
     """
     inputs, x, side = _input(input_size, patch)
-    if side < 46:
+    if side < SMALLEST_INPUT["seed-cnn"]:
         raise ValueError(
-            f"seed_cnn needs an input (or patch) of at least 46 px (four valid conv+pool "
-            f"stages), got {side}"
+            f"seed_cnn needs an input (or patch) of at least {SMALLEST_INPUT['seed-cnn']} px "
+            f"(four valid conv+pool stages), got {side}"
         )
     x = _colour(x, colour)
     for i, filters in enumerate((32, 64, 128, 128), start=1):
@@ -286,8 +287,11 @@ def pretrained_backbone(
     if colour != "rgb":
         raise ValueError(f"{architecture} takes RGB input only, got colour={colour!r}")
     inputs, x, side = _input(input_size, patch)
-    if side < 32:
-        raise ValueError(f"{architecture} needs an input (or patch) of at least 32 px, got {side}")
+    if side < SMALLEST_INPUT[architecture]:
+        raise ValueError(
+            f"{architecture} needs an input (or patch) of at least "
+            f"{SMALLEST_INPUT[architecture]} px, got {side}"
+        )
     x = layers.Rescaling(255.0, name="to_255")(x)
     x = _backbone(architecture, side, weights)(x, training=False)
     x = layers.Identity(name=EMBEDDING)(x)
