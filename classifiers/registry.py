@@ -340,11 +340,10 @@ def members(name: str) -> list[str]:
     base, theirs in turn), each once, in building order; [] for a plain method."""
     found: list[str] = []
 
-    def member(base: str) -> Pipeline:
-        for m in (base, *members(base)):
-            if m not in found:
-                found.append(m)
-        return build_method(base)
+    def member(base: str) -> Pipeline:  # builds `base` once, noting it and its own members
+        if base not in found:
+            found.append(base)
+        return get_method(base).build(member)
 
     get_method(name).build(member)
     return found
