@@ -25,6 +25,7 @@ from classifiers.cnn.layers import (
     PatchMean,
 )
 from classifiers.registry import METHODS, build_method
+from tests.test_cnn import easy_set
 
 
 def reference_cdc(x: np.ndarray, w: np.ndarray, theta: float) -> np.ndarray:
@@ -279,10 +280,7 @@ def test_patch_mean_averages_each_crops_patches_back():
 
 @pytest.mark.parametrize("architecture", ["livenessnet", "mobilenet-cdc"])
 def test_a_patch_network_scores_a_crop_by_its_patches_mean_logit(architecture, tmp_path):
-    rng = np.random.default_rng(3)
-    y = np.arange(40) % 2
-    X = np.clip(rng.normal(120, 25, (40, 32, 32, 3)) + 40 * y[:, None, None, None], 0, 255)
-    X = X.astype(np.uint8)
+    X, y = easy_set(40, 32, seed=3)
     clf = CNNClassifier(architecture, patch=16, epochs=2, batch_size=16, fit_cache=False)
     clf.fit(X[:28], y[:28], dev=(X[28:], y[28:]))
     # training drew one set of random places per step (2 epochs of 2 batches), dev drew none
@@ -307,10 +305,7 @@ def test_a_patch_network_scores_a_crop_by_its_patches_mean_logit(architecture, t
 
 # --------------------------------------------------------------------------- seed ensembles
 def test_a_seed_ensemble_is_its_networks_averaged_each_an_ordinary_cached_fit(tmp_path):
-    rng = np.random.default_rng(4)
-    y = np.arange(40) % 2
-    X = np.clip(rng.normal(120, 25, (40, 32, 32, 3)) + 40 * y[:, None, None, None], 0, 255)
-    X = X.astype(np.uint8)
+    X, y = easy_set(40, 32, seed=4)
     train, dev = (X[:28], y[:28]), (X[28:], y[28:])
     settings = {"architecture": "livenessnet", "epochs": 2, "batch_size": 16}
     single = CNNClassifier(seed=5, **settings).fit(*train, dev=dev)

@@ -508,11 +508,9 @@ def test_cnn_saved_exported_and_run_back_as_onnx_gives_the_keras_scores(seed_sub
 def test_patch_based_cnns_and_seed_ensembles_export_whole(params, tmp_path):
     from classifiers.cnn.estimator import CNNClassifier
     from classifiers.export import classifier_params, export_onnx
+    from tests.test_cnn import easy_set
 
-    rng = np.random.default_rng(0)
-    y = np.arange(24) % 2
-    X = np.clip(rng.normal(120, 30, (24, 32, 32, 3)) + 50 * y[:, None, None, None], 0, 255)
-    X = X.astype(np.uint8)
+    X, y = easy_set(24, 32)
     cnn = CNNClassifier("mobilenet-cdc", epochs=1, fit_cache=False, **params).fit(X, y)
     spec = export_onnx(cnn, tmp_path / "cnn.onnx")
     assert spec["input_size"] == 32  # the whole crop goes in; patches or networks in the graph
