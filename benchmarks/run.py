@@ -29,7 +29,7 @@ from benchmarks.datasets.demo import synthetic_demo
 from benchmarks.datasets.seed import load_seed600
 from benchmarks.deployment import save_models
 from benchmarks.experiment import Experiment, digest
-from benchmarks.harness import MethodResult
+from benchmarks.harness import HarnessError, MethodResult
 from benchmarks.splits import check_supports, make_folds
 from benchmarks.transfer import Transfer, tag, write_results
 from benchmarks.transfer_report import write_leave_one_out, write_matrix
@@ -245,6 +245,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _in_dataset(args, cfg, ablations, started)
     except (DatasetError, ConfigError, ExecutionError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except HarnessError as e:  # a method failed to fit or score: the finished ones are saved
+        print(
+            f"error: {e}\nfinished methods are saved; fix the cause and run again", file=sys.stderr
+        )
         return 2
     except KeyboardInterrupt:
         print(

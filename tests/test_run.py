@@ -394,6 +394,29 @@ def test_state_of_another_run_is_not_reused_with_its_overwritten_scores(tmp_path
     assert by_name(comparison(out))["metadata-audit"]["acer"] == seed0_acer
 
 
+def test_a_method_that_fails_is_reported_without_a_traceback_and_finished_ones_kept(
+    tmp_path, monkeypatch
+):
+    out = tmp_path / "out"
+    argv = ["--demo", "--methods", "metadata-audit", "lbp-lr", "--folds", 2]
+    argv += ["--out", out, "--no-progress", "--config", fast_config(tmp_path)]
+    real_fit = benchmarks.harness.fit_on
+
+    def fail_lbp_lr(est, *args, **kwargs):
+        if "crop" in est.named_steps:  # lbp-lr; the audit reads no face
+            raise ValueError("broken on purpose")
+        return real_fit(est, *args, **kwargs)
+
+    monkeypatch.setattr(benchmarks.harness, "fit_on", fail_lbp_lr)
+    run = run_cli(*argv)
+    assert run.code == 2
+    assert "method 'lbp-lr', fold 0: fit failed: ValueError: broken on purpose" in run.err
+    assert "Traceback" not in run.err
+    assert (out / "state" / "metadata-audit.json").is_file()
+    monkeypatch.setattr(benchmarks.harness, "fit_on", real_fit)
+    assert run_cli(*argv).code == 0
+
+
 # ------------------------------------------------------------------ refusals before any work
 
 
