@@ -122,6 +122,15 @@ class Config:
                 where = f"{' + '.join(self.source)}: [ablations.{name}] variant {i + 1}"
                 _build(self, v.method, v.params, where)
 
+    def union_only(self) -> list[str]:
+        """The listed methods that train a CNN domain-adversarially (`clf__domain_adversarial`),
+        which needs every fit to see several datasets."""
+        return [
+            name
+            for name in self.methods
+            if any(getattr(e, "domain_adversarial", 0) for e in estimators(self.pipeline(name)))
+        ]
+
     def _nested(self) -> list[BaseEstimator]:
         """Every estimator of the listed methods' pipelines, nested ones included."""
         return [est for name in self.methods for est in estimators(self.pipeline(name))]

@@ -229,6 +229,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg.check_ablations(ablations)
     except ConfigError as e:
         parser.error(str(e))
+    union = len(args.train_data or []) > 1 or (
+        len(args.leave_one_out or []) > 2 and not args.single_sources
+    )
+    if cfg.union_only() and not union:
+        parser.error(
+            f"{', '.join(cfg.union_only())}: domain-adversarial training (clf__domain_adversarial) "
+            "needs training data from several datasets: --train-data A B ... or "
+            "--leave-one-out over three or more datasets, without --single-sources"
+        )
     started = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     try:

@@ -167,6 +167,17 @@ class SourceEnsemble(ScoreFusion):
         self.method = method
         self.C = C
 
+    def _validate_params(self) -> None:
+        """`ScoreFusion`'s checks, and ValueError if an expert would train domain-adversarially:
+        each sees one dataset, so there is no domain to tell apart."""
+        super()._validate_params()
+        params = self.estimator.get_params() if isinstance(self.estimator, BaseEstimator) else {}
+        if any(k.split("__")[-1] == "domain_adversarial" and v for k, v in params.items()):
+            raise ValueError(
+                "each expert of a per-source ensemble trains on one dataset, so it cannot train "
+                "domain-adversarially: leave domain_adversarial at 0 for per-source methods"
+            )
+
     def fit(
         self,
         X: Any,

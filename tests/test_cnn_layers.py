@@ -1,18 +1,21 @@
 """The custom layers and the stronger CNNs: central difference convolution, in-graph colour
-spaces, patches, the MobileNet-style CDC network, keras.applications backbones, safe-mode
-persistence.
+spaces, patches, gradient reversal, the MobileNet-style CDC network, keras.applications
+backbones, seed ensembles, domain-adversarial training, safe-mode persistence.
 
 Networks are tiny (32 px, one or two epochs, a few dozen crops) so the file stays fast.
 """
 
 from __future__ import annotations
 
+import math
 import socket
+from pathlib import Path
 
 import cv2
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 from scipy.signal import correlate2d
 
 from classifiers.cnn import models
@@ -21,10 +24,15 @@ from classifiers.cnn.layers import (
     CentralDifferenceConv2D,
     CentralDifferenceDepthwiseConv2D,
     ColourSpaces,
+    GradientReversal,
     Patches,
     PatchMean,
 )
+from classifiers.cnn.training import set_global_seed
 from classifiers.registry import METHODS, build_method
+from features.crops import CropSequence
+from features.faces import FaceCropper
+from features.records import Presentation, file_sha256
 from tests.test_cnn import easy_set
 
 
@@ -206,6 +214,9 @@ def test_new_parameters_are_validated():
         {"n_seeds": 17},
         {"n_seeds": True},
         {"seed": 2**32 - 1, "n_seeds": 2},
+        {"domain_adversarial": -0.5},
+        {"domain_adversarial": 11.0},
+        {"domain_adversarial": "yes"},
     ):
         name = next(iter(bad.keys() - {"architecture", "seed"}))
         with pytest.raises(ValueError, match=name if name != "pretrained" else "backbone"):
@@ -216,9 +227,10 @@ def test_new_parameters_reach_the_fit_cache_key_only_when_set():
     X = np.zeros((4, 32, 32, 3), np.uint8)
     y = np.array([0, 1, 0, 1])
     default = CNNClassifier()._fit_path(X, y, None, None)
-    assert CNNClassifier(colour="rgb", lr_schedule="plateau")._fit_path(X, y, None, None) == default
+    same = CNNClassifier(colour="rgb", lr_schedule="plateau", domain_adversarial=0.0)
+    assert same._fit_path(X, y, None, None) == default
     changed_params = ({"colour": "hsv-ycbcr"}, {"label_smoothing": 0.1}, {"augment": "capture"})
-    for changed in (*changed_params, {"patch": 16}):
+    for changed in (*changed_params, {"patch": 16}, {"domain_adversarial": 0.5}):
         assert CNNClassifier(**changed)._fit_path(X, y, None, None) != default
 
 
@@ -324,3 +336,93 @@ def test_a_seed_ensemble_is_its_networks_averaged_each_an_ordinary_cached_fit(tm
     loaded = CNNClassifier.load(tmp_path / "seeds.keras")  # safe mode
     np.testing.assert_array_equal(loaded.decision_function(X), ensemble.decision_function(X))
     assert loaded.n_seeds == 2
+
+
+# --------------------------------------------------------------------------- domain-adversarial
+def test_gradient_reversal_passes_values_and_reverses_gradients():
+    import tensorflow as tf
+
+    x = tf.constant(np.random.default_rng(0).normal(size=(3, 5)), tf.float32)
+    c = tf.constant(np.random.default_rng(1).normal(size=(3, 5)), tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = GradientReversal(0.7)(x)
+        loss = tf.reduce_sum(y * c)
+    np.testing.assert_allclose(y.numpy(), x.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(tape.gradient(loss, x).numpy(), -0.7 * c.numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="weight"):
+        GradientReversal(-1.0)
+
+
+def two_domains(n: int, size: int = 32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`easy_set` crops whose second domain (every other pair) is 50 levels brighter."""
+    X, y = easy_set(n, size)
+    d = (np.arange(n) // 2) % 2
+    X = np.where(d[:, None, None, None] == 1, np.clip(X.astype(int) + 50, 0, 255), X)
+    return X.astype(np.uint8), y, d
+
+
+def test_the_reversal_makes_the_features_defeat_the_domain_classifier():
+    """Without reversal (weight 0) the domain head learns the brightness offset (its loss falls
+    below chance, ln 2); with it the features are trained against the head, whose loss stays
+    above chance."""
+    X, y, d = two_domains(128)
+    last = {}
+    for weight in (0.0, 1.0):
+        set_global_seed(0)
+        model = models.domain_adversarial(models.liveness_net(32), 2, weight)
+        model.compile("adam", ["binary_crossentropy", "sparse_categorical_crossentropy"])
+        targets = (y[:, None].astype("float32"), d)
+        fit = model.fit(X / 255.0, targets, epochs=6, batch_size=8, shuffle=False, verbose=0)
+        last[weight] = np.mean(fit.history["domain_loss"][-3:])
+    assert last[0.0] < math.log(2) < last[1.0]
+    with pytest.raises(ValueError, match="2 domains"):
+        models.domain_adversarial(models.liveness_net(32), 1, 1.0)
+
+
+def domain_crops(tmp_path: Path, names: list[str]) -> tuple[CropSequence, np.ndarray]:
+    """`two_domains` images saved as files, their records carrying dataset `names[d]`, cropped
+    whole by a FaceCropper (the CNN's input in every benchmark)."""
+    X, y, d = two_domains(64)
+    records = []
+    for i, (image, label, domain) in enumerate(zip(X, y, d, strict=True)):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(image).save(path)
+        records.append(
+            Presentation(
+                path.name, path, int(label), file_sha256(path), extra={"dataset": names[domain]}
+            )
+        )
+    return FaceCropper(size=32, mode="whole").transform(records), y
+
+
+def test_domain_adversarial_training_knows_each_crops_dataset_and_keeps_the_network(tmp_path):
+    crops, y = domain_crops(tmp_path, ["nuaa", "seed600"])
+    train, dev = (
+        CropSequence(crops.records[:48], crops.cropper),
+        CropSequence(crops.records[48:], crops.cropper),
+    )
+    settings = {"augment": False, "epochs": 3, "batch_size": 16, "domain_adversarial": 1.0}
+    clf = CNNClassifier(**settings).fit(train, y[:48], dev=(dev, y[48:]))
+    assert clf.domains_ == ["nuaa", "seed600"]
+    assert {"domain_loss", "val_domain_loss", "val_attack_probability_loss"} <= set(clf.history_)
+    assert clf.best_epoch_ == int(np.argmin(clf.history_["val_attack_probability_loss"])) + 1
+    assert len(clf.model_.outputs) == 1  # the domain head is not kept
+    clf.save(tmp_path / "dann.keras")
+    loaded = CNNClassifier.load(tmp_path / "dann.keras")  # safe mode
+    np.testing.assert_array_equal(loaded.decision_function(dev), clf.decision_function(dev))
+    assert CNNClassifier(**settings).fit(train, y[:48], dev=(dev, y[48:])).reused_fit_
+    # The same crops with the datasets swapped are another training run, not the cached one.
+    swapped, _ = domain_crops(tmp_path, ["seed600", "nuaa"])
+    train2 = CropSequence(swapped.records[:48], swapped.cropper)
+    dev2 = CropSequence(swapped.records[48:], swapped.cropper)
+    assert not CNNClassifier(**settings).fit(train2, y[:48], dev=(dev2, y[48:])).reused_fit_
+
+
+def test_domain_adversarial_training_refuses_crops_without_two_datasets(tmp_path):
+    crops, y = domain_crops(tmp_path, ["nuaa", "nuaa"])
+    clf = CNNClassifier(augment=False, epochs=1, domain_adversarial=1.0)
+    with pytest.raises(ValueError, match="at least two datasets"):
+        clf.fit(crops, y)
+    with pytest.raises(ValueError, match="crops of records"):
+        clf.fit(np.asarray(crops), y)

@@ -446,6 +446,8 @@ def _images(folder: Path, n: int) -> None:
         ("config-unknown-key", "colour"),
         ("config-unknown-param", "radius"),
         ("config-bad-toml", "TOML"),
+        ("domain-adversarial-one-dataset", "several datasets"),
+        ("domain-adversarial-per-source", "each expert"),
     ],
 )
 def test_bad_options_and_datasets_fail_before_work_with_exit_2(tmp_path, case, expected):
@@ -488,6 +490,10 @@ def test_bad_options_and_datasets_fail_before_work_with_exit_2(tmp_path, case, e
     elif case == "config-bad-toml":
         config.write_text("[params.lbp-svm\n")
         args += ["--config", config]
+    elif case.startswith("domain-adversarial"):
+        config.write_text("[params.livenessnet]\nclf__domain_adversarial = 1.0\n")
+        method = "per-source:livenessnet" if case.endswith("per-source") else "livenessnet"
+        args += ["--methods", method, "--config", config]
     run = run_cli(*args, "--out", out, "--no-progress")
     assert run.code == 2
     assert expected in run.err

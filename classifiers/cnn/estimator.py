@@ -73,7 +73,11 @@ _LATER_DEFAULTS = {
     "dropout": None,
     "patch": None,
     "n_seeds": 1,
+    "domain_adversarial": 0.0,
 }
+PAD_LOSS = "attack_probability_loss"
+"""The history key of the liveness loss of a domain-adversarial training model (whose "loss" is
+the sum of it and the domain loss)."""
 
 
 class CNNClassifier(ClassifierMixin, BaseEstimator):
@@ -109,6 +113,13 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     n_seeds : a deep ensemble of this many networks, trained alike with seeds seed, seed + 1,
         ...; a crop's score is the mean of their logits, its embedding theirs side by side.
         Each network is an ordinary fit (cached as such); 1 = one network.
+    domain_adversarial : 0 (off), or the weight of domain-adversarial training (Ganin & Lempitsky
+        2015; Shao et al., CVPR 2019, for multi-source face anti-spoofing): a classifier of
+        each training crop's dataset sits on the embedding behind a gradient reversal layer of
+        this weight, so the network learns features the training datasets cannot be told apart
+        by. Needs crops of records (a FaceCropper's output) from at least two datasets; early
+        stopping and the best epoch follow the dev liveness loss alone. The domain classifier
+        is dropped after training.
     epochs : cap on training epochs. patience : early-stopping patience (epochs without a lower
         dev loss); the weights of the best dev-loss epoch are restored at the end. The defaults
         (8, 3) keep 5-fold seed600 at 64x64 within minutes on 2 CPU cores; on seed600 the best
@@ -147,6 +158,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         dropout: float | None = None,
         patch: int | None = None,
         n_seeds: int = 1,
+        domain_adversarial: float = 0.0,
     ) -> None:
         self.architecture = architecture
         self.augment = augment
@@ -159,6 +171,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.dropout = dropout
         self.patch = patch
         self.n_seeds = n_seeds
+        self.domain_adversarial = domain_adversarial
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -197,7 +210,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(
                     f"{name} must be one of {list(options)}, got {getattr(self, name)!r}"
                 )
-        for name, high in (("theta", 1.0), ("label_smoothing", 0.5)):
+        for name, high in (("theta", 1.0), ("label_smoothing", 0.5), ("domain_adversarial", 10.0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value <= high:
                 raise ValueError(f"{name} must be a number in [0, {high}], got {value!r}")
@@ -306,20 +319,56 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         if dev is not None:
             dev_images = self._images(dev[0], images.shape[1])
             dev_y = self._labels(dev[1], len(dev_images), "development labels")
-        cached = self._fit_path(images, y, weights, dev_images, dev_y) if self.fit_cache else None
+        domains = self._domains(X, dev_images) if self.domain_adversarial else ()
+        data = (images, y, weights, dev_images, dev_y, *domains)
+        cached = self._fit_path(*data) if self.fit_cache else None
         model, history = _load_fit(cached) if cached is not None else (None, None)
         self.reused_fit_ = model is not None
         if model is None:
-            model, history = self._train(images, y, weights, dev_images, dev_y)
+            model, history = self._train(*data)
             if cached is not None:
                 _save_fit(cached, model, history)
-        monitor = "val_loss" if dev is not None else "loss"
+        monitor = ("val_" if dev is not None else "") + (
+            PAD_LOSS if self.domain_adversarial else "loss"
+        )
         self.history_ = {k: list(v) for k, v in history.items()}
         self.n_epochs_ = len(history[monitor])
         self.best_epoch_ = int(np.argmin(history[monitor])) + 1
         self._set_model(model)
         self.threshold_ = 0.0  # logit 0 = P(attack) 0.5; the harness picks its own on dev scores
         return self
+
+    def _domains(
+        self, X: Any, dev_images: np.ndarray | CropSequence | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Integer codes of the training (and dev) crops' datasets, for domain-adversarial
+        training; `self.domains_` holds the sorted names. ValueError unless the crops come with
+        their records (a `CropSequence`) from at least two datasets, every dev one among them."""
+        from features.records import dataset_names
+
+        if not hasattr(X, "records"):
+            raise ValueError(
+                "domain_adversarial needs the crops of records (a FaceCropper step before the "
+                "CNN) to know each crop's dataset; got a plain array"
+            )
+        names = dataset_names(X.records)
+        self.domains_ = sorted(set(names))
+        if len(self.domains_) < 2:
+            raise ValueError(
+                "domain_adversarial needs training data from at least two datasets (e.g. "
+                f"--train-data A B or --leave-one-out); got {self.domains_}: set "
+                "clf__domain_adversarial = 0 for single-dataset training"
+            )
+        codes = np.searchsorted(self.domains_, names)
+        if dev_images is None:
+            return codes, None
+        if not hasattr(dev_images, "records"):
+            raise ValueError("domain_adversarial needs the dev crops of records too")
+        dev_names = dataset_names(dev_images.records)
+        unknown = sorted(set(dev_names) - set(self.domains_))
+        if unknown:
+            raise ValueError(f"dev crops of datasets {unknown} not among the training ones")
+        return codes, np.searchsorted(self.domains_, dev_names)
 
     def _fit_seeds(
         self,
@@ -375,8 +424,13 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         weights: np.ndarray | None,
         dev_images: np.ndarray | CropSequence | None,
         dev_y: np.ndarray | None,
+        domains: np.ndarray | None = None,
+        dev_domains: np.ndarray | None = None,
     ) -> tuple[keras.Model, dict[str, list[float]]]:
+        """Train a new network; with `domains`, through its `domain_adversarial` training model,
+        returning the network alone."""
         from classifiers.cnn.models import ARCHITECTURES as BUILDERS
+        from classifiers.cnn.models import domain_adversarial
         from classifiers.cnn.runtime import keras
         from classifiers.cnn.training import (
             SEED_AUGMENTATION,
@@ -403,30 +457,37 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             learning_rate = keras.optimizers.schedules.CosineDecay(
                 self.learning_rate, decay_steps=self.epochs * steps
             )
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
-            loss=keras.losses.BinaryCrossentropy(label_smoothing=self.label_smoothing)
+        loss = (
+            keras.losses.BinaryCrossentropy(label_smoothing=self.label_smoothing)
             if self.label_smoothing
-            else "binary_crossentropy",
+            else "binary_crossentropy"
+        )
+        trained = model
+        if domains is not None:
+            trained = domain_adversarial(model, len(self.domains_), self.domain_adversarial)
+            loss = [loss, "sparse_categorical_crossentropy"]
+        trained.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss=loss,
             # One call per epoch: with ~12 small batches per epoch, per-step overhead is a
             # large share of CPU training time.
             steps_per_execution=steps,
         )
         dev_ds = None
         if dev_images is not None:
-            dev_ds = image_dataset(dev_images, dev_y, batch_size=SCORING_BATCH)
-        monitor = "loss" if dev_ds is None else "val_loss"
+            dev_ds = image_dataset(dev_images, dev_y, batch_size=SCORING_BATCH, domains=dev_domains)
+        monitor = ("" if dev_ds is None else "val_") + (PAD_LOSS if domains is not None else "loss")
         callbacks = []
         if self.lr_schedule == "plateau":
             callbacks.append(
                 keras.callbacks.ReduceLROnPlateau(
-                    monitor, factor=0.5, patience=self.lr_patience, min_lr=1e-5
+                    monitor, factor=0.5, patience=self.lr_patience, min_lr=1e-5, mode="min"
                 )
             )
         if dev_ds is not None:
             callbacks.append(
                 keras.callbacks.EarlyStopping(
-                    monitor, patience=self.patience, restore_best_weights=True
+                    monitor, patience=self.patience, restore_best_weights=True, mode="min"
                 )
             )
         kinds = AUGMENTATIONS[self.augment]
@@ -440,8 +501,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             shuffle_seed=self.seed,
             augmentation=seed_augmentation(self.seed) if "seed" in kinds else flip,
             crop_augmentation=capture_augmentation(self.seed) if "capture" in kinds else None,
+            domains=domains,
         )
-        history = model.fit(
+        history = trained.fit(
             train_ds,
             validation_data=dev_ds,
             epochs=self.epochs,

@@ -11,6 +11,8 @@ theta * sum(w), which is the same sum and keeps any stride and padding aligned. 
 `PatchMean`: a patch-based CNN (Atoum et al., "Face anti-spoofing using patch and depth-based
 CNNs", IJCB 2017), trained on one random patch of each crop and scoring a crop by the mean over a
 grid of its patches, so the network can only learn local texture, not the face's shape or framing.
+`GradientReversal`: identity forward, gradient times -weight backward (Ganin & Lempitsky, ICML
+2015), between a CNN's embedding and a domain classifier in domain-adversarial training.
 """
 
 from __future__ import annotations
@@ -194,3 +196,27 @@ class PatchMean(layers.Layer):
 
     def compute_output_shape(self, input_shapes):
         return (input_shapes[1][0], input_shapes[0][-1])
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class GradientReversal(layers.Layer):
+    """Identity in the forward pass; multiplies the gradient by -`weight` in the backward pass.
+
+    Written as -w * x + stop_gradient((1 + w) * x): the value is x, the gradient -w, on any
+    Keras backend. Only in training models (`classifiers.cnn.models.domain_adversarial`).
+    """
+
+    def __init__(self, weight: float = 1.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not weight >= 0:
+            raise ValueError(f"weight must be a number >= 0, got {weight!r}")
+        self.weight = float(weight)
+
+    def call(self, x):
+        return -self.weight * x + ops.stop_gradient((1.0 + self.weight) * x)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "weight": self.weight}

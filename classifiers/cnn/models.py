@@ -10,7 +10,8 @@ Every builder takes `patch`: None, or the side of the patches of a patch-based n
 `classifiers.cnn.layers.Patches` layer after the input, a `PatchMean` layer named
 ``patch_mean`` before the logit: the mean of the patches' embeddings, the crop's embedding).
 `seed_ensemble` joins networks into one model with the same ``logit`` and ``embedding`` layer
-names and a second output, the embedding.
+names and a second output, the embedding. `domain_adversarial` wraps a network for
+domain-adversarial training; the network itself is what is kept.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from classifiers.cnn.layers import (
     CentralDifferenceConv2D,
     CentralDifferenceDepthwiseConv2D,
     ColourSpaces,
+    GradientReversal,
     Patches,
     PatchMean,
 )
@@ -63,6 +65,22 @@ def seed_ensemble(nets: list[keras.Model]) -> keras.Model:
     prob = layers.Activation("sigmoid", name="attack_probability")(logit)
     embedding = layers.Concatenate(name=EMBEDDING)(embeddings)
     return keras.Model(inputs, [prob, embedding], name="seed_ensemble")
+
+
+DOMAIN = "domain"
+
+
+def domain_adversarial(model: keras.Model, n_domains: int, weight: float) -> keras.Model:
+    """`model` with a second output for training: each crop's training dataset, predicted from
+    the embedding behind a `GradientReversal` layer (Ganin & Lempitsky 2015; for multi-source
+    face anti-spoofing, Shao et al., CVPR 2019), so the layers below learn an embedding the
+    datasets cannot be told apart by. Shares `model`'s layers: training it trains `model`."""
+    if n_domains < 2:
+        raise ValueError(f"domain-adversarial training needs at least 2 domains, got {n_domains}")
+    x = GradientReversal(weight, name="gradient_reversal")(embedding_layer(model).output)
+    x = layers.Dense(64, activation="relu", name="domain_hidden")(x)
+    domain = layers.Dense(n_domains, activation="softmax", name=DOMAIN)(x)
+    return keras.Model(model.inputs, [model.outputs[0], domain], name=f"{model.name}_adversarial")
 
 
 def _head(x, inputs: keras.KerasTensor, name: str, patch: int | None) -> keras.Model:

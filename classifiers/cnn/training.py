@@ -97,6 +97,7 @@ def image_dataset(
     shuffle_seed: int | None = None,
     augmentation: keras.Layer | None = None,
     crop_augmentation: Callable[[np.ndarray], np.ndarray] | None = None,
+    domains: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """Batches of uint8 crops rescaled to [0, 1] (plus labels and sample weights when given).
 
@@ -107,15 +108,22 @@ def image_dataset(
     `capture_augmentation`) runs on each batch before the rescale, in order, so a seeded one is
     reproducible; `augmentation` (Keras layers, training mode) runs after it. Augmenting in the
     input pipeline rather than inside the model keeps saved models free of training-only layers.
-    Give augmentations to TRAINING datasets only.
+    Give augmentations to TRAINING datasets only. `domains` (integer codes, with `labels`) make
+    the targets a pair (labels, domains), for a `models.domain_adversarial` training model.
     """
     n = len(images)
     shape = tuple(int(d) for d in images.shape[1:])
-    rest: list[tf.Tensor] = []
-    if labels is not None:
-        rest.append(tf.constant(labels.astype("float32").reshape(-1, 1)))
-    if weights is not None:
-        rest.append(tf.constant(weights.astype("float32")))
+    if domains is not None and labels is None:
+        raise ValueError("domains need labels: they are the second target of a labelled set")
+    targets = [
+        tf.constant(t)
+        for t in (
+            None if labels is None else labels.astype("float32").reshape(-1, 1),
+            None if domains is None else np.asarray(domains, dtype="int64"),
+        )
+        if t is not None
+    ]
+    rest: list[tf.Tensor] = [] if weights is None else [tf.constant(weights.astype("float32"))]
     ds = tf.data.Dataset.range(n)
     if shuffle_seed is not None:
         ds = ds.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True)
@@ -132,6 +140,11 @@ def image_dataset(
         x = tf.cast(x, tf.float32) / 255.0
         if augmentation is not None:
             x = augmentation(x, training=True)
-        return (x, *(tf.gather(t, rows) for t in rest)) if rest else x
+        out = [x]
+        if targets:
+            ys = tuple(tf.gather(t, rows) for t in targets)
+            out.append(ys[0] if len(ys) == 1 else ys)
+        out += [tf.gather(t, rows) for t in rest]
+        return tuple(out) if len(out) > 1 else x
 
     return ds.batch(batch_size).map(load).prefetch(tf.data.AUTOTUNE)
