@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -35,6 +35,7 @@ from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
 from benchmarks.metrics import parse_criterion
+from classifiers.fitting import estimators
 from classifiers.registry import EXTERNAL_PREFIX, build_method, get_method, known_names
 from features.base import FeatureExtractor
 from features.faces import FaceCropper
@@ -122,13 +123,18 @@ class Config:
                 where = f"{' + '.join(self.source)}: [ablations.{name}] variant {i + 1}"
                 _build(self, v.method, v.params, where)
 
-    def union_only(self) -> list[str]:
-        """The listed methods that train a CNN domain-adversarially (`clf__domain_adversarial`),
-        which needs every fit to see several datasets."""
+    def union_only(self, ablations: Sequence[str] = ()) -> list[str]:
+        """The listed methods, and the variants of the ablations `ablations`, that train a CNN
+        domain-adversarially (`clf__domain_adversarial`), which needs every fit to see several
+        datasets."""
+        pipelines = {name: self.pipeline(name) for name in self.methods}
+        for name in ablations:
+            for i, v in enumerate(self.ablations[name].variants):
+                pipelines[f"[ablations.{name}] variant {i + 1}"] = self.pipeline(v.method, v.params)
         return [
             name
-            for name in self.methods
-            if any(getattr(e, "domain_adversarial", 0) for e in estimators(self.pipeline(name)))
+            for name, pipe in pipelines.items()
+            if any(getattr(e, "domain_adversarial", 0) for e in estimators(pipe))
         ]
 
     def _nested(self) -> list[BaseEstimator]:
@@ -162,18 +168,6 @@ class Config:
                     seen.append(key)
                     out.append((crop, extractor))
         return out
-
-
-def estimators(obj: Any) -> list[BaseEstimator]:
-    """`obj` and every estimator nested in its parameters (steps, fusion members, ...)."""
-    if isinstance(obj, BaseEstimator):
-        found = [obj]
-        for value in obj.get_params(deep=False).values():
-            found += estimators(value)
-        return found
-    if isinstance(obj, list | tuple):
-        return [e for item in obj for e in estimators(item)]
-    return []
 
 
 def check_pipeline(pipe: BaseEstimator, crops: bool = True) -> None:

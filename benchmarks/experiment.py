@@ -21,12 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.config import Config, estimators
+from benchmarks.config import Config
 from benchmarks.evaluate import evaluate_scores
 from benchmarks.harness import MethodResult, evaluate_method, paired_comparison
 from benchmarks.plots import UNRANKED_FAMILIES
 from benchmarks.scores import read_scores
 from benchmarks.splits import Fold
+from classifiers.fitting import estimators
 from classifiers.registry import get_method
 from features.files import atomic_write
 from features.records import file_sha256

@@ -232,9 +232,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     union = len(args.train_data or []) > 1 or (
         len(args.leave_one_out or []) > 2 and not args.single_sources
     )
-    if cfg.union_only() and not union:
+    needs_union = cfg.union_only(ablations)
+    if needs_union and not union:
         parser.error(
-            f"{', '.join(cfg.union_only())}: domain-adversarial training (clf__domain_adversarial) "
+            f"{', '.join(needs_union)}: domain-adversarial training (clf__domain_adversarial) "
             "needs training data from several datasets: --train-data A B ... or "
             "--leave-one-out over three or more datasets, without --single-sources"
         )

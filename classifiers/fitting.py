@@ -28,6 +28,18 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.metadata_routing import get_routing_for_object
 
 
+def estimators(obj: Any) -> list[BaseEstimator]:
+    """`obj` and every estimator nested in its parameters (steps, fusion members, ...)."""
+    if isinstance(obj, BaseEstimator):
+        found = [obj]
+        for value in obj.get_params(deep=False).values():
+            found += estimators(value)
+        return found
+    if isinstance(obj, list | tuple):
+        return [e for item in obj for e in estimators(item)]
+    return []
+
+
 def accepts_dev(estimator: BaseEstimator) -> bool:
     """Does `estimator.fit` take a `dev` keyword?"""
     return "dev" in inspect.signature(estimator.fit).parameters

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from scipy.signal import correlate2d
+from sklearn.pipeline import Pipeline
 
 from classifiers.cnn import models
 from classifiers.cnn.estimator import CNNClassifier
@@ -28,7 +29,9 @@ from classifiers.cnn.layers import (
     Patches,
     PatchMean,
 )
+from classifiers.cnn.search import CNNSearch, _resize
 from classifiers.cnn.training import set_global_seed
+from classifiers.fusion import ScoreFusion, SourceEnsemble
 from classifiers.registry import METHODS, build_method
 from features.crops import CropSequence
 from features.faces import FaceCropper
@@ -406,8 +409,14 @@ def test_domain_adversarial_training_knows_each_crops_dataset_and_keeps_the_netw
     clf = CNNClassifier(**settings).fit(train, y[:48], dev=(dev, y[48:]))
     assert clf.domains_ == ["nuaa", "seed600"]
     assert {"domain_loss", "val_domain_loss", "val_attack_probability_loss"} <= set(clf.history_)
-    assert clf.best_epoch_ == int(np.argmin(clf.history_["val_attack_probability_loss"])) + 1
+    val_loss = clf.history_["val_attack_probability_loss"]
+    assert clf.best_epoch_ == int(np.argmin(val_loss)) + 1
     assert len(clf.model_.outputs) == 1  # the domain head is not kept
+    # The kept network has the weights of the best dev liveness loss (not of the last epoch,
+    # nor of the best total loss).
+    p = clf.model_.predict(np.asarray(dev) / 255.0, verbose=0)
+    kept = keras.losses.BinaryCrossentropy()(y[48:, None].astype("float32"), p)
+    np.testing.assert_allclose(float(kept), min(val_loss), rtol=1e-4)
     clf.save(tmp_path / "dann.keras")
     loaded = CNNClassifier.load(tmp_path / "dann.keras")  # safe mode
     np.testing.assert_array_equal(loaded.decision_function(dev), clf.decision_function(dev))
@@ -417,6 +426,11 @@ def test_domain_adversarial_training_knows_each_crops_dataset_and_keeps_the_netw
     train2 = CropSequence(swapped.records[:48], swapped.cropper)
     dev2 = CropSequence(swapped.records[48:], swapped.cropper)
     assert not CNNClassifier(**settings).fit(train2, y[:48], dev=(dev2, y[48:])).reused_fit_
+    ensemble = CNNClassifier(**settings, n_seeds=2).fit(train, y[:48], dev=(dev, y[48:]))
+    assert ensemble.domains_ == ["nuaa", "seed600"]
+    assert not hasattr(
+        ensemble.set_params(domain_adversarial=0.0, n_seeds=1).fit(train, y[:48]), "domains_"
+    )
 
 
 def test_domain_adversarial_training_refuses_crops_without_two_datasets(tmp_path):
@@ -426,3 +440,25 @@ def test_domain_adversarial_training_refuses_crops_without_two_datasets(tmp_path
         clf.fit(crops, y)
     with pytest.raises(ValueError, match="crops of records"):
         clf.fit(np.asarray(crops), y)
+
+
+def test_a_cnn_search_trains_domain_adversarial_candidates_on_shrunk_crops(tmp_path):
+    crops, y = domain_crops(tmp_path, ["nuaa", "seed600"])
+    train = CropSequence(crops.records[:48], crops.cropper)
+    dev = CropSequence(crops.records[48:], crops.cropper)
+    shrunk = _resize(dev, 16)  # lazily, keeping the records: the same pixels as shrinking them
+    assert isinstance(shrunk, CropSequence) and shrunk.records == dev.records
+    np.testing.assert_array_equal(np.asarray(shrunk), _resize(np.asarray(dev), 16))
+    base = CNNClassifier(augment=False, epochs=2, batch_size=16, domain_adversarial=1.0)
+    search = CNNSearch(cnn=base, space={"input_size": [16, 32]}, n_candidates=2)
+    search.fit(train, y[:48], dev=(dev, y[48:]))
+    assert sorted(r["input_size"] for r in search.search_results_) == [16, 32]
+    assert search.cnn_.domains_ == ["nuaa", "seed600"]
+
+
+def test_per_source_experts_refuse_domain_adversarial_training():
+    dann = Pipeline([("clf", CNNClassifier(domain_adversarial=1.0))])
+    for expert in (dann, Pipeline([("fusion", ScoreFusion([("cnn", dann)]))])):  # members too
+        with pytest.raises(ValueError, match="each expert of a per-source ensemble"):
+            SourceEnsemble(expert)._validate_params()
+    SourceEnsemble(Pipeline([("clf", CNNClassifier())]))._validate_params()

@@ -394,6 +394,37 @@ def test_state_of_another_run_is_not_reused_with_its_overwritten_scores(tmp_path
     assert by_name(comparison(out))["metadata-audit"]["acer"] == seed0_acer
 
 
+@pytest.mark.parametrize(
+    ("protocol", "allowed"),
+    [
+        (["--train-data", "a", "b", "--test-data", "c"], True),
+        (["--leave-one-out", "a", "b", "c"], True),
+        (["--train-data", "a", "--test-data", "c"], False),
+        (["--leave-one-out", "a", "b"], False),
+        (["--leave-one-out", "a", "b", "c", "--single-sources"], False),
+        (["--cross", "a", "b"], False),
+        (["--demo"], False),
+        (["--demo", "--methods", "lbp-svm", "--ablation", "cnn_colour"], False),
+    ],
+)
+def test_domain_adversarial_methods_run_only_where_every_fit_sees_several_datasets(
+    tmp_path, monkeypatch, protocol, allowed
+):
+    ran = []
+    for runner in ("_cross", "_leave_one_out", "_train_test", "_in_dataset"):
+        monkeypatch.setattr(benchmarks.run, runner, lambda *a, runner=runner: ran.append(runner))
+    config = tmp_path / "dann.toml"
+    config.write_text("[params.livenessnet]\nclf__domain_adversarial = 1.0\n")
+    methods = [] if "--methods" in protocol else ["--methods", "livenessnet"]
+    run = run_cli(*protocol, *methods, "--config", config, "--out", tmp_path / "out")
+    if allowed:
+        assert (run.code, len(ran)) == (0, 1), run.err
+    else:
+        assert run.code == 2 and ran == []
+        assert "several datasets" in run.err
+        assert ("cnn_colour" in run.err) == ("--ablation" in protocol)
+
+
 def test_a_method_that_fails_is_reported_without_a_traceback_and_finished_ones_kept(
     tmp_path, monkeypatch
 ):

@@ -302,6 +302,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         `sample_weight` multiplies the class weights of the training samples.
         """
         self._validate_params()
+        self.__dict__.pop("domains_", None)  # set again below if this fit is domain-adversarial
         if self.n_seeds > 1:
             return self._fit_seeds(X, y, dev, sample_weight)
         images = self._images(X)
@@ -388,6 +389,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             for i in range(self.n_seeds)
         ]
         self.reused_fit_ = all(net.reused_fit_ for net in nets)
+        if self.domain_adversarial:
+            self.domains_ = nets[0].domains_
         self.history_ = {f"seed{n.seed}_{k}": v for n in nets for k, v in n.history_.items()}
         self.n_epochs_ = max(net.n_epochs_ for net in nets)
         self.best_epoch_ = max(net.best_epoch_ for net in nets)

@@ -20,7 +20,9 @@ can only be at most the crop step's size (raise ``crop__size`` to search larger 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from numbers import Integral
+from types import SimpleNamespace
 from typing import Any
 
 import cv2
@@ -31,6 +33,7 @@ from sklearn.model_selection import ParameterGrid
 from sklearn.utils.validation import check_is_fitted
 
 from classifiers.cnn.estimator import CNNClassifier
+from features.crops import Cropper, CropSequence
 
 SEARCHABLE = ("learning_rate", "batch_size", "dropout", "width", "input_size")
 """The settings `space` may span: four `CNNClassifier` parameters and the input side."""
@@ -63,10 +66,28 @@ def dev_score(y: np.ndarray, scores: np.ndarray, scoring: str) -> float:
     return -float(np.min(np.maximum(fpr, 1 - tpr)))
 
 
-def _resize(X: np.ndarray, size: int) -> np.ndarray:
+def _shrink(crop: np.ndarray, size: int) -> np.ndarray:
+    return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+
+
+@dataclass(frozen=True)
+class _Shrunk:
+    """A cropper whose crops are another's shrunk to `size`: a `CropSequence` of it reads them
+    lazily and keeps its records (their datasets, for domain-adversarial candidates)."""
+
+    cropper: Cropper
+    size: int
+
+    def crop_one(self, record: Any) -> SimpleNamespace:
+        return SimpleNamespace(crop=_shrink(self.cropper.crop_one(record).crop, self.size))
+
+
+def _resize(X: np.ndarray | CropSequence, size: int) -> np.ndarray | CropSequence:
     if X.shape[1] == size:
         return X
-    return np.stack([cv2.resize(x, (size, size), interpolation=cv2.INTER_AREA) for x in X])
+    if isinstance(X, CropSequence):
+        return CropSequence(X.records, _Shrunk(X.cropper, size))
+    return np.stack([_shrink(x, size) for x in X])
 
 
 class CNNSearch(ClassifierMixin, BaseEstimator):
