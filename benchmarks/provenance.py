@@ -37,20 +37,32 @@ def versions() -> dict[str, str]:
     return out
 
 
-def git_commit() -> str | None:
-    """The commit of the checkout the code runs from, or None (a wheel install, no git)."""
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _git(root: Path, *args: str) -> str | None:
+    """`git <args>`'s output in `root`, or None where git or a checkout is missing."""
     try:
         res = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=5, check=False
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return res.stdout.strip() or None
+    return res.stdout if res.returncode == 0 else None
+
+
+def git_commit(root: Path = REPO_ROOT) -> str | None:
+    """The commit of the checkout the code runs from, or None (a wheel install, no git)."""
+    return (_git(root, "rev-parse", "HEAD") or "").strip() or None
+
+
+def git_modified(root: Path = REPO_ROOT) -> list[str] | None:
+    """The tracked files that differ from that commit, `results/` left out (runs write there),
+    so a result computed by uncommitted code says so; None without a checkout."""
+    if git_commit(root) is None:
+        return None
+    out = _git(root, "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results")
+    return None if out is None else sorted(line[3:] for line in out.splitlines() if line)
 
 
 def external_models(cfg: Config) -> dict[str, str]:
@@ -84,6 +96,7 @@ def provenance(dataset: Dataset, crop_stats: dict, exp: Experiment, started: str
         "packages": versions(),
         "external_models": external_models(cfg),
         "git_commit": git_commit(),
+        "git_modified": git_modified(),
         "command": exp.command,
         "started": started,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -74,6 +74,7 @@ class Provenance(TypedDict, total=False):
     seed: int
     packages: Mapping[str, str]
     git_commit: str
+    git_modified: Sequence[str]
     command: str | Sequence[str]
     started: str
     finished: str

@@ -31,6 +31,7 @@ import benchmarks.run
 from benchmarks.datasets import load_dataset
 from benchmarks.datasets.demo import SYNTHETIC_BANNER, synthetic_demo
 from benchmarks.evaluate import main as evaluate_main
+from benchmarks.provenance import git_commit, git_modified
 from benchmarks.run import main
 from benchmarks.scores import read_scores
 from classifiers.registry import METHODS
@@ -63,6 +64,7 @@ PROVENANCE = (
     "seed",
     "packages",
     "git_commit",
+    "git_modified",
     "command",
     "started",
     "finished",
@@ -218,10 +220,31 @@ def test_demo_provenance_and_synthetic_label(demo_run):
     assert prov["packages"]["numpy"] == np.__version__
     assert prov["packages"]["scikit-learn"] == sklearn.__version__
     assert prov["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}", prov["git_commit"])
+    assert (prov["git_commit"] is None) == (prov["git_modified"] is None)
     started = datetime.fromisoformat(prov["started"])
     assert started <= datetime.fromisoformat(prov["finished"])
     assert prov["synthetic"] is True and doc["synthetic"] is True
     assert SYNTHETIC_BANNER in (out / "comparison.md").read_text(encoding="utf-8")
+
+
+def test_provenance_names_the_uncommitted_changes_of_the_code_not_of_results(tmp_path):
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    assert git_commit(tmp_path) is None and git_modified(tmp_path) is None  # no checkout
+    git("init", "-q")
+    (tmp_path / "results").mkdir()
+    for name in ("code.py", "results/table.md"):
+        (tmp_path / name).write_text("1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
+    assert re.fullmatch(r"[0-9a-f]{40}", git_commit(tmp_path))
+    assert git_modified(tmp_path) == []
+    (tmp_path / "results" / "table.md").write_text("2\n")  # a run rewrote its results
+    (tmp_path / "new.py").write_text("untracked\n")
+    assert git_modified(tmp_path) == []
+    (tmp_path / "code.py").write_text("2\n")
+    assert git_modified(tmp_path) == ["code.py"]
 
 
 def test_demo_provenance_records_the_command_that_was_run(demo_run):
