@@ -35,7 +35,7 @@ from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
 from benchmarks.metrics import parse_criterion
-from classifiers.fitting import estimators
+from classifiers.fitting import estimators, needs_several_datasets
 from classifiers.registry import EXTERNAL_PREFIX, build_method, get_method, known_names
 from features.base import FeatureExtractor
 from features.faces import FaceCropper
@@ -91,6 +91,10 @@ class Ablation:
     variable: str
     variants: tuple[Variant, ...]
 
+    def labelled(self) -> list[tuple[str, Variant]]:
+        """Each variant with the name errors give it: "[ablations.<name>] variant <n>"."""
+        return [(f"[ablations.{self.name}] variant {i}", v) for i, v in enumerate(self.variants, 1)]
+
 
 @dataclass(frozen=True)
 class Config:
@@ -119,9 +123,8 @@ class Config:
         """ConfigError unless every variant of the ablations `names` can take its crops (the
         check left out when the config loaded); run before any work."""
         for name in names:
-            for i, v in enumerate(self.ablations[name].variants):
-                where = f"{' + '.join(self.source)}: [ablations.{name}] variant {i + 1}"
-                _build(self, v.method, v.params, where)
+            for where, v in self.ablations[name].labelled():
+                _build(self, v.method, v.params, f"{' + '.join(self.source)}: {where}")
 
     def union_only(self, ablations: Sequence[str] = ()) -> list[str]:
         """The listed methods, and the variants of the ablations `ablations`, that train a CNN
@@ -129,13 +132,9 @@ class Config:
         datasets."""
         pipelines = {name: self.pipeline(name) for name in self.methods}
         for name in ablations:
-            for i, v in enumerate(self.ablations[name].variants):
-                pipelines[f"[ablations.{name}] variant {i + 1}"] = self.pipeline(v.method, v.params)
-        return [
-            name
-            for name, pipe in pipelines.items()
-            if any(getattr(e, "domain_adversarial", 0) for e in estimators(pipe))
-        ]
+            for where, v in self.ablations[name].labelled():
+                pipelines[where] = self.pipeline(v.method, v.params)
+        return [name for name, pipe in pipelines.items() if needs_several_datasets(pipe)]
 
     def _nested(self) -> list[BaseEstimator]:
         """Every estimator of the listed methods' pipelines, nested ones included."""
@@ -468,11 +467,10 @@ def load_config(path: Path | str | None = None, quick: bool = False, **overrides
         labels = [v.label for v in variants]
         if len(set(labels)) != len(labels):
             raise ConfigError(f"{where}: [ablations.{name}] has two variants with one label")
-        for i, v in enumerate(variants):  # crop sizes only when the ablation runs: a user's
+        ablation = Ablation(name, a.get("title", name), a.get("variable", "variant"), variants)
+        for label, v in ablation.labelled():  # crop sizes only when the ablation runs: a user's
             # [params] (a CNN's patch, say) flow into every variant, those of other ablations too
-            _external_spec(v.method, onnx, f"{where}: [ablations.{name}] variant {i + 1}")
-            _build(cfg, v.method, v.params, f"{where}: [ablations.{name}] variant {i + 1}", False)
-        ablations[name] = Ablation(
-            name, a.get("title", name), a.get("variable", "variant"), variants
-        )
+            _external_spec(v.method, onnx, f"{where}: {label}")
+            _build(cfg, v.method, v.params, f"{where}: {label}", False)
+        ablations[name] = ablation
     return replace(cfg, ablations=ablations)

@@ -40,6 +40,12 @@ def estimators(obj: Any) -> list[BaseEstimator]:
     return []
 
 
+def needs_several_datasets(obj: Any) -> bool:
+    """Does an estimator in `obj` train domain-adversarially (a CNN's `domain_adversarial`), so
+    that every fit of `obj` needs training data from several datasets?"""
+    return any(getattr(e, "domain_adversarial", 0) for e in estimators(obj))
+
+
 def accepts_dev(estimator: BaseEstimator) -> bool:
     """Does `estimator.fit` take a `dev` keyword?"""
     return "dev" in inspect.signature(estimator.fit).parameters

@@ -27,7 +27,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
-from classifiers.fitting import estimators, fit_method
+from classifiers.fitting import fit_method, needs_several_datasets
 from features.records import dataset_names
 
 FUSION_METHODS = ("zmean", "stacking")
@@ -171,7 +171,7 @@ class SourceEnsemble(ScoreFusion):
         """`ScoreFusion`'s checks, and ValueError if an expert would train domain-adversarially:
         each sees one dataset, so there is no domain to tell apart."""
         super()._validate_params()
-        if any(getattr(e, "domain_adversarial", 0) for e in estimators(self.estimator)):
+        if needs_several_datasets(self.estimator):
             raise ValueError(
                 "each expert of a per-source ensemble trains on one dataset, so it cannot train "
                 "domain-adversarially: leave domain_adversarial at 0 for per-source methods"

@@ -329,15 +329,18 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             model, history = self._train(*data)
             if cached is not None:
                 _save_fit(cached, model, history)
-        monitor = ("val_" if dev is not None else "") + (
-            PAD_LOSS if self.domain_adversarial else "loss"
-        )
+        monitor = self._monitor(dev is not None)
         self.history_ = {k: list(v) for k, v in history.items()}
         self.n_epochs_ = len(history[monitor])
         self.best_epoch_ = int(np.argmin(history[monitor])) + 1
         self._set_model(model)
         self.threshold_ = 0.0  # logit 0 = P(attack) 0.5; the harness picks its own on dev scores
         return self
+
+    def _monitor(self, dev: bool) -> str:
+        """The history key that early stopping, the learning-rate plateau and the best epoch
+        follow: the (dev) loss, of a domain-adversarial network its liveness loss alone."""
+        return ("val_" if dev else "") + (PAD_LOSS if self.domain_adversarial else "loss")
 
     def _domains(
         self, X: Any, dev_images: np.ndarray | CropSequence | None
@@ -479,7 +482,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         dev_ds = None
         if dev_images is not None:
             dev_ds = image_dataset(dev_images, dev_y, batch_size=SCORING_BATCH, domains=dev_domains)
-        monitor = ("" if dev_ds is None else "val_") + (PAD_LOSS if domains is not None else "loss")
+        monitor = self._monitor(dev_ds is not None)
         callbacks = []
         if self.lr_schedule == "plateau":
             callbacks.append(
